@@ -1,0 +1,47 @@
+// swift-tools-version: 6.0
+// swift-load: a pure-Swift eBPF loader. The module graph is the architecture (Docs/Architecture.md):
+// offline targets (ByteParsing, ELF, BTF, BPFObject) never depend on the syscall shim or swift-system.
+import PackageDescription
+
+let package = Package(
+    name: "swift-load",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "swift-load", targets: ["swift-load"]),
+        .library(name: "BPFObject", targets: ["BPFObject"]),
+        .library(name: "BPF", targets: ["BPF"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        // Offline: deterministic, no syscalls beyond reading the file the caller names.
+        .target(name: "ByteParsing"),
+        .target(name: "ELF", dependencies: ["ByteParsing"]),
+        .target(name: "BTF", dependencies: ["ByteParsing"]),
+        .target(name: "BPFObject", dependencies: ["ELF", "BTF", "ByteParsing"]),
+        // Kernel side.
+        .target(name: "CBPF"),
+        .target(
+            name: "BPF",
+            dependencies: [
+                "BPFObject", "BTF", "CBPF",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
+        .target(
+            name: "SwiftLoadCLI",
+            dependencies: [
+                "BPF", "BPFObject", "BTF", "ELF",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(name: "swift-load", dependencies: ["SwiftLoadCLI"]),
+        .testTarget(name: "ByteParsingTests", dependencies: ["ByteParsing"]),
+        .testTarget(name: "ELFTests", dependencies: ["ELF", "ByteParsing"]),
+        .testTarget(name: "BTFTests", dependencies: ["BTF", "ByteParsing"]),
+        .testTarget(name: "BPFObjectTests", dependencies: ["BPFObject", "ELF", "BTF", "ByteParsing"]),
+        .testTarget(name: "BPFTests", dependencies: ["BPF", "CBPF"]),
+        .testTarget(name: "SwiftLoadCLITests", dependencies: ["SwiftLoadCLI"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

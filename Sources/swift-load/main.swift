@@ -1,0 +1,3 @@
+import SwiftLoadCLI
+
+await SwiftLoad.main()
