@@ -36,12 +36,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "swift-load", dependencies: ["SwiftLoadCLI"]),
+        // Shared by the test targets: fixture paths, oracle tools, the skip-or-fail rule for capabilities.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "ByteParsingTests", dependencies: ["ByteParsing"]),
-        .testTarget(name: "ELFTests", dependencies: ["ELF", "ByteParsing"]),
-        .testTarget(name: "BTFTests", dependencies: ["BTF", "ByteParsing"]),
-        .testTarget(name: "BPFObjectTests", dependencies: ["BPFObject", "ELF", "BTF", "ByteParsing"]),
-        .testTarget(name: "BPFTests", dependencies: ["BPF", "CBPF"]),
-        .testTarget(name: "SwiftLoadCLITests", dependencies: ["SwiftLoadCLI"]),
+        .testTarget(name: "ELFTests", dependencies: ["ELF", "ByteParsing", "TestSupport"]),
+        .testTarget(name: "BTFTests", dependencies: ["BTF", "ByteParsing", "TestSupport"]),
+        .testTarget(name: "BPFObjectTests", dependencies: ["BPFObject", "ELF", "BTF", "ByteParsing", "TestSupport"]),
+        .testTarget(name: "BPFTests", dependencies: ["BPF", "CBPF", "TestSupport"]),
+        .testTarget(name: "SwiftLoadCLITests", dependencies: ["SwiftLoadCLI", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
