@@ -185,7 +185,7 @@ import Testing
         var annotations = DisassemblyAnnotationTable()
         annotations.addLabel("handle", at: 0)
         annotations.references[0] = .map(name: "counts")
-        annotations.sourceLines[0] = "u64 *value = bpf_map_lookup_elem(&counts, &key);"
+        annotations.sourceLines[0] = "\tu64 *value = bpf_map_lookup_elem(&counts, &key);"
         annotations.references[5] = .mapValue(name: ".rodata", offset: 8)
         annotations.references[7] = .function(name: "helper_fn")
         annotations.addNote("R_BPF_64_32 helper_fn", at: 7)

@@ -42,7 +42,9 @@ public struct Disassembler: Sendable {
     ///
     /// In the annotated style each line also carries its labels, source line and notes from `annotations`
     /// (an undecodable instruction gets a note with its raw fields).
-    public func lines(of instructions: [Instruction], annotations: (any DisassemblyAnnotations)? = nil) -> [DisassemblyLine] {
+    /// Slots are numbered from 0 at the collection's first element.
+    public func lines(of instructions: some Collection<Instruction>, annotations: (any DisassemblyAnnotations)? = nil) -> [DisassemblyLine] {
+        let instructions = Array(instructions)
         var lines: [DisassemblyLine] = []
         lines.reserveCapacity(instructions.count)
         var slot = 0
@@ -74,13 +76,16 @@ public struct Disassembler: Sendable {
     ///
     /// In the annotated style, labels come first as `name:`, then the source line as `; text`, and notes
     /// follow the instruction as `  ; note; note`.
-    public func listing(of instructions: [Instruction], annotations: (any DisassemblyAnnotations)? = nil) -> String {
+    public func listing(of instructions: some Collection<Instruction>, annotations: (any DisassemblyAnnotations)? = nil) -> String {
         let lines = lines(of: instructions, annotations: annotations)
-        let width = String(max(instructions.count - 1, 0)).count
+        let width = String(max((lines.last?.slot ?? 0), 0)).count
         var output = ""
         for line in lines {
             for label in line.labels { output += label + ":\n" }
-            if let source = line.sourceLine { output += "; " + source + "\n" }
+            if let source = line.sourceLine {
+                // line_info text keeps the source's indentation; the comment does not need it.
+                output += "; " + source.drop { $0 == " " || $0 == "\t" } + "\n"
+            }
             let number = String(line.slot)
             output += String(repeating: " ", count: max(width - number.count, 0) + 4) + number + ": " + line.text
             if !line.notes.isEmpty { output += "  ; " + line.notes.joined(separator: "; ") }
@@ -114,7 +119,7 @@ public struct Disassembler: Sendable {
 
     /// `opcode 0x.. dst N src N off N imm N`: the raw fields of an undecodable instruction.
     static func rawFields(_ instruction: Instruction) -> String {
-        "opcode \(instruction.opcode) dst \(instruction.dst) src \(instruction.src) off \(instruction.offset) imm \(instruction.imm)"
+        instruction.description
     }
 }
 

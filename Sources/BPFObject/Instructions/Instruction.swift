@@ -237,6 +237,13 @@ public struct Instruction: Hashable, Sendable {
     }
 }
 
+extension Instruction: CustomStringConvertible {
+    /// The raw fields, `opcode 0x18 dst 1 src 0 off 0 imm 5` (``Disassembler`` renders the assembly).
+    public var description: String {
+        "opcode \(opcode) dst \(dst) src \(src) off \(offset) imm \(imm)"
+    }
+}
+
 extension Collection where Element == Instruction, Index == Int {
     /// The 64-bit immediate of the `LD_IMM64` at `index`, or `nil` when there is no `LD_IMM64` pair there.
     public func loadImm64Value(at index: Int) -> UInt64? {
