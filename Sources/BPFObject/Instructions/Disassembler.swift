@@ -126,15 +126,15 @@ public struct Disassembler: Sendable {
 // MARK: - Number formatting (LLVM 21 style: hexadecimal, sign before the 0x)
 
 /// `0x1f`.
-func hexadecimal(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
+private func hexadecimal(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
 
 /// `0x1f` or `-0x1f`.
-func signedHexadecimal(_ value: Int64) -> String {
+private func signedHexadecimal(_ value: Int64) -> String {
     value < 0 ? "-" + hexadecimal(value.magnitude) : hexadecimal(UInt64(value))
 }
 
 /// `+0x3` or `-0x3`: a jump distance.
-func jumpDistance(_ value: Int64) -> String {
+private func jumpDistance(_ value: Int64) -> String {
     value < 0 ? "-" + hexadecimal(value.magnitude) : "+" + hexadecimal(UInt64(value))
 }
 
