@@ -8,6 +8,9 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "swift-load", targets: ["swift-load"]),
+        .library(name: "ByteParsing", targets: ["ByteParsing"]),
+        .library(name: "ELF", targets: ["ELF"]),
+        .library(name: "BTF", targets: ["BTF"]),
         .library(name: "BPFObject", targets: ["BPFObject"]),
         .library(name: "BPF", targets: ["BPF"]),
     ],
