@@ -59,34 +59,6 @@ final class OnceCell<Value: Sendable>: @unchecked Sendable {
     }
 }
 
-/// 64-bit hash of `count` bytes at `pointer`, eight bytes at a time. Not cryptographic: it only spreads
-/// type names over the index buckets.
-@inline(__always)
-func hashBytes(_ pointer: UnsafeRawPointer, _ count: Int) -> UInt64 {
-    let k: UInt64 = 0x9E37_79B9_7F4A_7C15
-    var h: UInt64 = UInt64(truncatingIfNeeded: count) &* k
-    var i = 0
-    while i + 8 <= count {
-        let w = UInt64(littleEndian: pointer.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-        h = (h ^ w) &* k
-        h ^= h >> 32
-        i += 8
-    }
-    if i < count {
-        var w: UInt64 = 0
-        var shift: UInt64 = 0
-        while i < count {
-            w |= UInt64(pointer.load(fromByteOffset: i, as: UInt8.self)) << shift
-            shift += 8
-            i += 1
-        }
-        h = (h ^ w) &* k
-        h ^= h >> 32
-    }
-    h = (h ^ (h >> 29)) &* 0xBF58_476D_1CE4_E5B9
-    return h ^ (h >> 32)
-}
-
 /// Length of the CO-RE *essential name*: the name without its last `___flavor` suffix. The separator is
 /// found at the last position where a non-underscore is followed by exactly `___` and a non-underscore
 /// (libbpf's rule, `bpf_core_essential_name_len`); without one the whole name is essential.

@@ -69,7 +69,7 @@ public final class TypeGraph: @unchecked Sendable {
     /// Blob offsets of this blob's own types: index `id - firstOwnID`.
     let offsets: [UInt32]
     let nameIndexCell = OnceCell<NameIndex>()
-    let essentialIndexCell = OnceCell<NameIndex>()
+    let flavoredCell = OnceCell<[FlavoredName]>()
 
     /// The byte order of the blob.
     public var byteOrder: ByteOrder { data.order }
@@ -216,6 +216,17 @@ public final class TypeGraph: @unchecked Sendable {
         if let offset = recordOffset(id) { return (self, offset) }
         if id < firstOwnID, let base, id != 0 { return try base.locate(id) }
         throw badID(id)
+    }
+
+    /// Pointer to the string at `offset` and the end of the string section holding it (which ends with
+    /// NUL), base included; `nil` when out of range.
+    @inline(__always)
+    func stringSpan(at offset: UInt32) -> (UnsafeRawPointer, UnsafeRawPointer)? {
+        if offset < ownStringOffset { return base?.stringSpan(at: offset) }
+        let local = Int(offset - ownStringOffset)
+        guard local < ownStringLength else { return nil }
+        let start = data.base + stringStart
+        return (start + local, start + ownStringLength)
     }
 
     /// Pointer and length of the NUL-terminated string at a (validated or checked) offset in the string
