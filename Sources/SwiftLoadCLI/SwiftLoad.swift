@@ -1,7 +1,7 @@
 import ArgumentParser
 
 /// The `swift-load` command and its subcommands.
-public struct SwiftLoad: AsyncParsableCommand {
+public struct SwiftLoad: ParsableCommand {
     /// Creates the command (used by ArgumentParser).
     public init() {}
 
@@ -9,6 +9,8 @@ public struct SwiftLoad: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "swift-load",
         abstract: "Load, attach, inspect and relocate eBPF ELF objects.",
-        subcommands: []
+        discussion: "Run 'swift-load help <subcommand>' for details. Docs/ in the repository has a page per command.",
+        subcommands: [RunCommand.self, InspectCommand.self, DisasmCommand.self, BTFCommand.self],
+        defaultSubcommand: RunCommand.self
     )
 }

@@ -1,3 +1,3 @@
 import SwiftLoadCLI
 
-await SwiftLoad.main()
+SwiftLoad.main()

@@ -1,0 +1,77 @@
+import BTF
+import ByteParsing
+import ELF
+
+/// Everything a BPF ELF object declares, decoded offline: programs, subprograms, maps, global variables,
+/// externs, relocations and BTF. Plain values: edit them (a `const volatile` knob, `max_entries`,
+/// `autoload`) before handing the spec to the loader.
+public struct ObjectSpec: Sendable {
+    /// The object's name: the file name up to its first dot (`hello.bpf.o` → `hello`), as libbpf names it.
+    public var name: String
+    /// The file's byte order; only objects in the host's order can be loaded.
+    public var byteOrder: ByteOrder
+    /// The `license` section's string (`""` when absent).
+    public var license: String
+    /// The `version` section's value (old kprobe kernels), 0 when absent.
+    public var kernelVersion: UInt32
+    /// Entry programs, in section order then symbol offset order.
+    public var programs: [ProgramSpec]
+    /// Subprograms: the functions of `.text`, called or referenced by entry programs.
+    public var subprograms: [FunctionSpec]
+    /// Maps: user maps (BTF-defined, then legacy), then the internal global data and `.kconfig` maps.
+    public var maps: [MapSpec]
+    /// Global variables of the data sections.
+    public var variables: [VariableSpec]
+    /// Externs to resolve from the running system.
+    public var externs: [ExternSpec]
+    /// The object's BTF, when it has a `.BTF` section.
+    public var btf: TypeGraph?
+    /// Notes about what was skipped (unknown data sections, relocations of ignored sections).
+    public var notes: [String]
+
+    /// Reads and decodes the object at `path`.
+    public init(contentsOf path: String) throws(ObjectError) {
+        let storage: ByteStorage
+        do { storage = try ByteStorage(contentsOf: path) } catch {
+            throw ObjectError(.elf, "cannot read \(path)", cause: error)
+        }
+        try self.init(bytes: storage.view(order: .little), name: Self.objectName(fromPath: path))
+    }
+
+    /// Decodes an object image; `name` is the object name used for internal map names.
+    public init(bytes: ByteView, name: String) throws(ObjectError) {
+        var parser = try ObjectParser(bytes: bytes, name: name)
+        self = try parser.parse()
+    }
+
+    init(name: String, byteOrder: ByteOrder, license: String, kernelVersion: UInt32, programs: [ProgramSpec],
+         subprograms: [FunctionSpec], maps: [MapSpec], variables: [VariableSpec], externs: [ExternSpec],
+         btf: TypeGraph?, notes: [String]) {
+        self.name = name
+        self.byteOrder = byteOrder
+        self.license = license
+        self.kernelVersion = kernelVersion
+        self.programs = programs
+        self.subprograms = subprograms
+        self.maps = maps
+        self.variables = variables
+        self.externs = externs
+        self.btf = btf
+        self.notes = notes
+    }
+
+    /// libbpf's object name: the base name up to its first dot.
+    public static func objectName(fromPath path: String) -> String {
+        let base = path.split(separator: "/").last.map(String.init) ?? path
+        return String(base.prefix { $0 != "." })
+    }
+
+    /// The program named `name`.
+    public func program(named name: String) -> ProgramSpec? { programs.first { $0.name == name } }
+
+    /// The map named `name` (object name; for internal maps the section name such as `.rodata`).
+    public func map(named name: String) -> MapSpec? { maps.first { $0.name == name } }
+
+    /// Every function of the object: entry programs' functions, then subprograms.
+    public var functions: [FunctionSpec] { programs.map(\.function) + subprograms }
+}
