@@ -41,11 +41,11 @@ public enum BTFKind: UInt8, Sendable, Hashable, CaseIterable, CustomStringConver
     /// A 64-bit enum.
     case enum64 = 19
 
-    /// The name bpftool prints: `INT`, `FUNC_PROTO`, …; `UNKN` for void.
+    /// The name bpftool prints: `INT`, `FUNC_PROTO`, …; `UNKNOWN` for void.
     public var description: String { Self.names[Int(rawValue)] }
 
     static let names = [
-        "UNKN", "INT", "PTR", "ARRAY", "STRUCT", "UNION", "ENUM", "FWD", "TYPEDEF", "VOLATILE", "CONST",
+        "UNKNOWN", "INT", "PTR", "ARRAY", "STRUCT", "UNION", "ENUM", "FWD", "TYPEDEF", "VOLATILE", "CONST",
         "RESTRICT", "FUNC", "FUNC_PROTO", "VAR", "DATASEC", "FLOAT", "DECL_TAG", "TYPE_TAG", "ENUM64",
     ]
 

@@ -57,11 +57,6 @@ struct DumpWriter: ~Copyable {
         count += n
     }
 
-    mutating func text(_ s: String) {
-        var s = s
-        s.withUTF8 { bytes(UnsafeRawPointer($0.baseAddress ?? UnsafePointer(bitPattern: 1)!), $0.count) }
-    }
-
     @inline(__always)
     mutating func decimal(_ value: UInt64) {
         reserve(20)

@@ -75,8 +75,8 @@ public final class TypeGraph: @unchecked Sendable {
     public var byteOrder: ByteOrder { data.order }
     /// Total length of the string space: base strings plus this blob's own.
     public var stringLength: Int { Int(ownStringOffset) + ownStringLength }
-    /// The ids this blob defines (all ids for a base graph).
-    public var ownIDs: ClosedRange<UInt32> { firstOwnID...UInt32(max(count, Int(firstOwnID) - 1)) }
+    /// The ids this blob defines (all ids but 0 for a base graph); empty for a split blob without types.
+    public var ownIDs: Range<UInt32> { firstOwnID..<UInt32(count + 1) }
     /// Whether this graph defines no type of its own.
     public var isEmpty: Bool { offsets.isEmpty }
 

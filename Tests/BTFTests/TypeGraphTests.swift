@@ -197,6 +197,11 @@ struct AllKinds {
         let split = try TypeGraph(splitData: s.view(), base: base)
         #expect(own == UInt32(base.count + 1))
         #expect(split.firstOwnID == own && split.count == base.count + 2)
+        #expect(split.ownIDs == own..<alias + 1)
+        let empty = try TypeGraph(splitData: BTFBuilder(splitOnBaseCount: base.count,
+                                                        baseStringLength: base.stringLength).view(), base: base)
+        #expect(empty.ownIDs.isEmpty && empty.isEmpty && empty.rawDump().isEmpty)
+        #expect(try empty.name(of: k.structure) == "task_struct")
         #expect(try split.name(of: own) == "module_thing")
         #expect(try split.name(of: alias) == "task_struct")
         #expect(try split.name(of: k.int) == "int")
