@@ -100,6 +100,12 @@ public struct FileReadError: Error, Sendable, CustomStringConvertible {
         self.errno = errno
     }
 
+    /// `cannot open: No such file or directory`: the failure without the path, for messages that
+    /// already name the file.
+    public var reason: String {
+        "cannot \(operation): " + (errno == EFBIG ? "file too large" : String(cString: strerror(errno)))
+    }
+
     /// `cannot open /x: No such file or directory`.
     public var description: String {
         let reason = errno == EFBIG ? "file too large" : String(cString: strerror(errno))

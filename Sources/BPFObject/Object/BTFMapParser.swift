@@ -114,7 +114,13 @@ struct BTFMapParser {
             }
             if what == "key" { map.keySize = declared } else { map.valueSize = declared }
         }
-        if map.innerMap != nil, map.valueSize == 0 { map.valueSize = 4 }  // map-in-map values are fds
+        // Map-in-map and program array values are file descriptors: 4 bytes, whatever the source says.
+        if map.innerMap != nil || (map.type == .progArray && members.contains { btf.string(at: $0.nameOffset) == "values" }) {
+            guard map.valueSize == 0 || map.valueSize == 4 else {
+                throw ObjectError(.map, "map '\(name)': value size \(map.valueSize) conflicts with the 4-byte descriptors its values hold")
+            }
+            map.valueSize = 4
+        }
         return map
     }
 

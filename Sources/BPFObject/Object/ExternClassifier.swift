@@ -7,15 +7,24 @@ struct ExternClassifier {
     let parser: ObjectParser
 
     func classify() throws(ObjectError) -> [ExternSpec] {
+        let (externs, _) = try classifyWithNotes()
+        return externs
+    }
+
+    /// The externs, and a note for each one that cannot be resolved (no BTF describes it).
+    func classifyWithNotes() throws(ObjectError) -> ([ExternSpec], [String]) {
         let undefined = parser.symbols.filter {
             $0.index != 0 && $0.isUndefined && !$0.name.isEmpty && ($0.binding == .global || $0.binding == .weak)
         }
-        guard !undefined.isEmpty else { return [] }
-        guard let btf = parser.btf else {
-            throw ObjectError(.extern, "extern '\(undefined[0].name)' needs BTF to be resolved, and the object has no .BTF")
-        }
+        guard !undefined.isEmpty else { return ([], []) }
         var kconfig: [(spec: ExternSpec, alignment: Int, size: Int)] = []
         var ksyms: [ExternSpec] = []
+        var unresolved: [ExternSpec] = []
+        guard let btf = parser.btf else {
+            let reason = "the object has no .BTF to describe it"
+            let externs = undefined.map { ExternSpec(name: $0.name, kind: .unresolved(reason: reason), isWeak: $0.binding == .weak, typeID: 0) }
+            return (externs, externs.map { "extern '\($0.name)': \(reason); it cannot be loaded" })
+        }
         do {
             let sections = try dataSectionMembership(btf)
             for symbol in undefined {
@@ -23,8 +32,12 @@ struct ExternClassifier {
                     let kind = try? btf.kind(of: $0)
                     return kind == .variable || kind == .function
                 }
-                guard let id = candidates.first(where: { sections[$0] != nil }) ?? candidates.first else {
-                    throw ObjectError(.extern, "extern '\(symbol.name)' has no BTF VAR or FUNC describing it")
+                guard let id = candidates.first(where: { sections[$0] != nil }) else {
+                    let reason = candidates.isEmpty ? "no BTF VAR or FUNC describes it"
+                        : "it is neither __kconfig (.kconfig) nor __ksym (.ksyms)"
+                    unresolved.append(ExternSpec(name: symbol.name, kind: .unresolved(reason: reason), isWeak: symbol.binding == .weak,
+                                                 typeID: candidates.first ?? 0))
+                    continue
                 }
                 let weak = symbol.binding == .weak
                 let type = try btf.type(id)
@@ -47,7 +60,7 @@ struct ExternClassifier {
                         throw ObjectError(.extern, "extern '\(symbol.name)' in .ksyms is a \(type.kind)")
                     }
                 default:
-                    throw ObjectError(.extern, "extern '\(symbol.name)' is neither __kconfig (.kconfig) nor __ksym (.ksyms)")
+                    continue
                 }
             }
         } catch let error as ObjectError {
@@ -73,7 +86,11 @@ struct ExternClassifier {
             result.append(spec)
             offset += entry.size
         }
-        return result + ksyms.sorted { $0.name < $1.name }
+        let notes = unresolved.map { extern -> String in
+            guard case .unresolved(let reason) = extern.kind else { return "" }
+            return "extern '\(extern.name)': \(reason); it cannot be loaded"
+        }
+        return (result + ksyms.sorted { $0.name < $1.name } + unresolved, notes)
     }
 
     /// Type id → name of the DATASEC listing it, for `.kconfig` and `.ksyms`.

@@ -70,6 +70,9 @@ extension ObjectParser {
             guard let extern = externs.first(where: { $0.name == symbol.name }) else {
                 throw ObjectError(.relocation, "\(at): the symbol is undefined but is not a known extern")
             }
+            if case .unresolved = extern.kind {
+                return isCall ? .kfunc(name: extern.name) : .externVariable(name: extern.name)
+            }
             if isCall {
                 guard case .kfunc = extern.kind else {
                     throw ObjectError(.relocation, "\(at): a call to extern '\(extern.name)', which is not a function")

@@ -31,7 +31,8 @@ struct ObjectParser {
         maps += try readLegacyMaps()
         let (dataMaps, variables) = try readGlobalData()
         maps += dataMaps
-        let externs = try ExternClassifier(parser: self).classify()
+        let (externs, externNotes) = try ExternClassifier(parser: self).classifyWithNotes()
+        notes += externNotes
         if let kconfig = ExternClassifier.kconfigMap(externs: externs, objectName: name) { maps.append(kconfig) }
         let ext = try readBTFExt()
         var functions = try readFunctions()
@@ -44,7 +45,7 @@ struct ObjectParser {
             if function.sectionIndex == textIndex {
                 subprograms.append(function)
             } else {
-                programs.append(try makeProgram(function))
+                programs.append(makeProgram(function))
             }
         }
         return ObjectSpec(
@@ -261,24 +262,28 @@ struct ObjectParser {
         return functions
     }
 
-    mutating func makeProgram(_ function: FunctionSpec) throws(ObjectError) -> ProgramSpec {
+    /// An entry program from its function; an unknown section is kept (type unspecified) so the rest of
+    /// the object can be examined, and only loading that program fails, as with libbpf.
+    mutating func makeProgram(_ function: FunctionSpec) -> ProgramSpec {
+        let autoload = !function.sectionName.hasPrefix("?")
+        let shownName = autoload ? function.sectionName : String(function.sectionName.dropFirst())
         let section: ProgramSection
         do {
             section = try ProgramSection(function.sectionName)
         } catch {
-            throw ObjectError(.section, "program '\(function.name)': \(error)")
+            notes.append("program '\(function.name)': \(error)")
+            return ProgramSpec(function: function, sectionName: shownName, type: .unspecified, expectedAttachType: nil,
+                               isSleepable: false, autoload: autoload, attachTarget: nil, section: nil)
         }
         var target: AttachTarget?
         do { target = try section.attachTarget() } catch {
             notes.append("program '\(function.name)': \(error)")
         }
         return ProgramSpec(
-            function: function, sectionName: function.sectionName, type: section.programType,
+            function: function, sectionName: shownName, type: section.programType,
             expectedAttachType: section.expectedAttachType, isSleepable: section.isSleepable,
             autoload: section.autoload, attachTarget: target, section: section.definition)
     }
-
-    // MARK: - .BTF.ext
 
     /// The records of one ELF section in a `.BTF.ext` subsection.
     func records<Record>(_ sections: [BTFExtSection<Record>], _ name: String) -> [Record] {

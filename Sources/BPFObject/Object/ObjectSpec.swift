@@ -33,7 +33,7 @@ public struct ObjectSpec: Sendable {
     public init(contentsOf path: String) throws(ObjectError) {
         let storage: ByteStorage
         do { storage = try ByteStorage(contentsOf: path) } catch {
-            throw ObjectError(.elf, "cannot read \(path)", cause: error)
+            throw ObjectError(.elf, error.reason)
         }
         try self.init(bytes: storage.view(order: .little), name: Self.objectName(fromPath: path))
     }

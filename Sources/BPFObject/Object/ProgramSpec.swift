@@ -28,7 +28,8 @@ public struct FunctionSpec: Sendable {
 public struct ProgramSpec: Sendable {
     /// The function (name, code, relocations, BTF.ext records).
     public var function: FunctionSpec
-    /// The section name as written, including a leading `?` if any.
+    /// The section name without a leading `?` (as libbpf reports it); the ELF name is in
+    /// `function.sectionName`.
     public var sectionName: String
     /// Program type decided by the section name.
     public var type: ProgramType
@@ -40,8 +41,9 @@ public struct ProgramSpec: Sendable {
     public var autoload: Bool
     /// The attach target the section name spells out, if it names one.
     public var attachTarget: AttachTarget?
-    /// The matched section definition.
-    public var section: SectionDefinition
+    /// The matched section definition; `nil` for a section the loader does not know (such a program
+    /// can be inspected but not loaded).
+    public var section: SectionDefinition?
 
     /// The program's name (its symbol name).
     public var name: String { function.name }

@@ -70,6 +70,9 @@ public struct ExternSpec: Sendable, Hashable {
         case ksym(typed: Bool)
         /// A `__ksym` function: a kfunc called by BTF id.
         case kfunc
+        /// Not described by BTF (or outside `.kconfig` / `.ksyms`): the object can be examined, but
+        /// loading a program that uses it fails, as libbpf refuses such an object.
+        case unresolved(reason: String)
 
         /// `kconfig`, `ksym`, `ksym (typeless)` or `kfunc`.
         public var description: String {
@@ -77,6 +80,7 @@ public struct ExternSpec: Sendable, Hashable {
             case .kconfig: "kconfig"
             case .ksym(let typed): typed ? "ksym" : "ksym (typeless)"
             case .kfunc: "kfunc"
+            case .unresolved: "unresolved"
             }
         }
     }
