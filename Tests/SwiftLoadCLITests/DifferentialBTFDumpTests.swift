@@ -4,7 +4,7 @@ import TestSupport
 
 /// `swift-load btf dump FILE` against `bpftool btf dump file FILE` (bpftool 7.1, libbpf 1.1.2 inside):
 /// byte-for-byte equal output on every fixture, every installed cilium/ebpf test object, the running
-/// kernel's BTF and one module's split BTF.
+/// kernel's BTF, one module's split BTF, and cilium/ebpf's vmlinux + split BTF test data.
 @Suite("bpftool differential: btf dump")
 struct DifferentialBTFDumpTests {
     static let kernelBTF = "/sys/kernel/btf/vmlinux"
@@ -15,10 +15,12 @@ struct DifferentialBTFDumpTests {
                       sourceLocation: SourceLocation = #_sourceLocation) throws {
         let bpftool = Tool.path("bpftool")
         try require(bpftool != nil, "bpftool not installed (Debian: bpftool)", sourceLocation: sourceLocation)
+        // bpftool 7.1 takes the base of split BTF as the global option `-B` (`--base-btf`), not as a
+        // `base PATH` word after the file (that word makes it fail).
         var theirArguments = ["btf", "dump", "file", file]
         var ourArguments = ["btf", "dump", file]
         if let base {
-            theirArguments += ["base", base]
+            theirArguments = ["-B", base] + theirArguments
             ourArguments += ["--base", base]
         }
         let theirs = try Tool.run(bpftool!, theirArguments)
@@ -54,6 +56,29 @@ struct DifferentialBTFDumpTests {
     func vmlinux() throws {
         try require(FileManager.default.isReadableFile(atPath: Self.kernelBTF), "no readable \(Self.kernelBTF)")
         try compareDumps(of: Self.kernelBTF)
+    }
+
+    /// cilium/ebpf's split BTF test data: `btf/testdata/btf_testmod.btf` continues the (gzipped)
+    /// `btf/testdata/vmlinux.btf.gz` of an older kernel.
+    @Test("btf dump of cilium/ebpf's vmlinux.btf and split btf_testmod.btf equals bpftool's")
+    func ciliumSplitBTF() throws {
+        let testdata = TestPaths.ciliumEBPF + "/btf/testdata"
+        let compressed = testdata + "/vmlinux.btf.gz", split = testdata + "/btf_testmod.btf"
+        try require(FileManager.default.fileExists(atPath: compressed) && FileManager.default.fileExists(atPath: split),
+                    "cilium/ebpf btf testdata not installed (golang-github-cilium-ebpf-dev)")
+        let gzip = Tool.path("gzip")
+        try require(gzip != nil, "gzip not installed")
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("swift-load-btf-\(getpid())-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let copy = directory.appendingPathComponent("vmlinux.btf.gz").path
+        try FileManager.default.copyItem(atPath: compressed, toPath: copy)
+        let unpacked = try Tool.run(gzip!, ["-d", copy])
+        #expect(unpacked.status == 0, "gzip -d \(copy): \(unpacked.stderr)")
+        let base = directory.appendingPathComponent("vmlinux.btf").path
+        try compareDumps(of: base)
+        try compareDumps(of: split, base: base)
     }
 
     @Test("btf dump of a module's split BTF (--base vmlinux) equals bpftool's")
