@@ -86,7 +86,9 @@ struct DifferentialBTFDumpTests {
         try require(FileManager.default.isReadableFile(atPath: Self.kernelBTF), "no readable \(Self.kernelBTF)")
         let modules = ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/kernel/btf")) ?? [])
             .filter { $0 != "vmlinux" }.sorted()
-        try require(!modules.isEmpty, "no module BTF under /sys/kernel/btf (kernel without loaded modules)")
+        // A kernel built without modules is a property of the machine, not a missing capability: skip even
+        // in CI. Split BTF stays covered by the cilium/ebpf test above.
+        if modules.isEmpty { try Test.cancel("no module BTF under /sys/kernel/btf (kernel without loaded modules)") }
         // A small, common module keeps the run short when present; otherwise the first one.
         let module = ["nf_conntrack", "loop", "xfs", "ext4"].first(where: modules.contains) ?? modules[0]
         try compareDumps(of: "/sys/kernel/btf/" + module, base: Self.kernelBTF)

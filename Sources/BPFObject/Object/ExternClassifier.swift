@@ -128,7 +128,7 @@ struct ExternClassifier {
     }
 
     /// The `.kconfig` map: one entry whose value holds every kconfig extern at its offset.
-    static func kconfigMap(externs: [ExternSpec], objectName: String) -> MapSpec? {
+    static func kconfigMap(externs: [ExternSpec], objectName: String, dataSection: UInt32?) -> MapSpec? {
         var end: UInt32 = 0
         for extern in externs {
             if case .kconfig(let offset, let size, _) = extern.kind { end = max(end, offset + size) }
@@ -136,8 +136,10 @@ struct ExternClassifier {
         guard end > 0 else { return nil }
         return MapSpec(
             name: ".kconfig", kernelName: KernelName.forInternalMap(object: objectName, section: ".kconfig"),
-            type: .array, keySize: 4, valueSize: end, maxEntries: 1, flags: MapFlag.readOnlyForPrograms,
-            numaNode: 0, pinning: .none, mapExtra: 0, keyTypeID: 0, valueTypeID: 0, innerMap: nil,
+            // libbpf: read-only for programs, and mmapable because the DATASEC's variables are not static.
+            type: .array, keySize: 4, valueSize: end, maxEntries: 1,
+            flags: MapFlag.readOnlyForPrograms | (dataSection != nil ? MapFlag.mmapable : 0),
+            numaNode: 0, pinning: .none, mapExtra: 0, keyTypeID: 0, valueTypeID: dataSection ?? 0, innerMap: nil,
             initialSlots: [], origin: .kconfig, initialValue: [UInt8](repeating: 0, count: Int(end)),
             sectionIndex: 0, sectionOffset: 0)
     }

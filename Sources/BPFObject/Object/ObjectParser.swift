@@ -33,7 +33,7 @@ struct ObjectParser {
         maps += dataMaps
         let (externs, externNotes) = try ExternClassifier(parser: self).classifyWithNotes()
         notes += externNotes
-        if let kconfig = ExternClassifier.kconfigMap(externs: externs, objectName: name) { maps.append(kconfig) }
+        if let kconfig = ExternClassifier.kconfigMap(externs: externs, objectName: name, dataSection: dataSection(named: ".kconfig")) { maps.append(kconfig) }
         let ext = try readBTFExt()
         var functions = try readFunctions()
         try attachRelocations(to: &functions, maps: maps, variables: variables, externs: externs)
