@@ -6,29 +6,14 @@
 /// A BPF attach type (`enum bpf_attach_type`): the hook a program is attached to, and for several program
 /// types the `expected_attach_type` it must be loaded with. Wraps the raw value so values newer than this
 /// table survive intact.
-public struct AttachType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+public struct AttachType: KernelEnumeration {
     /// The kernel's value (`expected_attach_type`, `attach_type`).
     public let rawValue: UInt32
 
     /// Wraps a raw kernel value; any value is accepted (unknown ones print as `type N`).
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
-    /// Looks a type up by its bpftool name (`tcx_ingress`) or its kernel constant (`BPF_TCX_INGRESS`).
-    public init?(name: some StringProtocol) {
-        guard let row = Self.table.first(where: { $0.name == name || $0.kernelName == name }) else {
-            return nil
-        }
-        self.rawValue = row.rawValue
-    }
 
-    /// This type's table row, or nil when the kernel value is newer than the table.
-    public var entry: KernelEnumName? { kernelEnumRow(Self.table, rawValue) }
-    /// The bpftool name (`cgroup_inet4_connect`), or nil when unknown.
-    public var name: String? { entry?.name }
-    /// The `<linux/bpf.h>` constant (`BPF_CGROUP_INET4_CONNECT`), or nil when unknown.
-    public var kernelName: String? { entry?.kernelName }
-    /// The bpftool name, or `type N` for a value this table does not know.
-    public var description: String { name ?? "type \(rawValue)" }
 
     /// Every attach type this table knows, in raw-value order (row i has raw value i). Values from 58
     /// (`trace_fsession`) on are newer than the 6.18 kernel of the test machines (libbpf's copy of the

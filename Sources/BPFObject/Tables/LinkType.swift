@@ -4,29 +4,14 @@
 // prints. Unknown raw values are kept and print as `type N`.
 
 /// A BPF link type (`enum bpf_link_type`), as reported by `BPF_OBJ_GET_INFO_BY_FD` on a link.
-public struct LinkType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+public struct LinkType: KernelEnumeration {
     /// The kernel's value (`struct bpf_link_info`'s `type`).
     public let rawValue: UInt32
 
     /// Wraps a raw kernel value; any value is accepted (unknown ones print as `type N`).
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
-    /// Looks a type up by its bpftool name (`tcx`) or its kernel constant (`BPF_LINK_TYPE_TCX`).
-    public init?(name: some StringProtocol) {
-        guard let row = Self.table.first(where: { $0.name == name || $0.kernelName == name }) else {
-            return nil
-        }
-        self.rawValue = row.rawValue
-    }
 
-    /// This type's table row, or nil when the kernel value is newer than the table.
-    public var entry: KernelEnumName? { kernelEnumRow(Self.table, rawValue) }
-    /// The bpftool name (`perf_event`), or nil when unknown.
-    public var name: String? { entry?.name }
-    /// The `<linux/bpf.h>` constant, or nil when unknown.
-    public var kernelName: String? { entry?.kernelName }
-    /// The bpftool name, or `type N` for a value this table does not know.
-    public var description: String { name ?? "type \(rawValue)" }
 
     /// Every link type this table knows, in raw-value order (row i has raw value i).
     public static let table: [KernelEnumName] = [

@@ -4,20 +4,13 @@
 // Traits follow libbpf's map creation (which types get BTF key/value ids, which are map-in-map).
 
 /// A BPF map type (`enum bpf_map_type`). Wraps the raw value so values newer than this table survive.
-public struct MapType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+public struct MapType: KernelEnumeration {
     /// The kernel's value (`BPF_MAP_CREATE`'s `map_type`).
     public let rawValue: UInt32
 
     /// Wraps a raw kernel value; any value is accepted (unknown ones print as `type N`).
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
-    /// Looks a type up by its bpftool name (`ringbuf`) or its kernel constant (`BPF_MAP_TYPE_RINGBUF`).
-    public init?(name: some StringProtocol) {
-        guard let row = Self.table.first(where: { $0.name == name || $0.kernelName == name }) else {
-            return nil
-        }
-        self.rawValue = row.rawValue
-    }
 
     /// Facts about a map type that change how it is created or accessed.
     public struct Traits: OptionSet, Hashable, Sendable {
@@ -43,7 +36,7 @@ public struct MapType: RawRepresentable, Hashable, Sendable, CustomStringConvert
     }
 
     /// One row of the map type table.
-    public struct Entry: Sendable, Hashable {
+    public struct Entry: KernelEnumRow, Hashable {
         /// The kernel's value.
         public let rawValue: UInt32
         /// The `<linux/bpf.h>` constant, e.g. `BPF_MAP_TYPE_HASH`.
@@ -62,14 +55,6 @@ public struct MapType: RawRepresentable, Hashable, Sendable, CustomStringConvert
         }
     }
 
-    /// This type's table row, or nil when the kernel value is newer than the table.
-    public var entry: Entry? { kernelEnumRow(Self.table, rawValue) }
-    /// The bpftool name (`percpu_hash`), or nil when unknown.
-    public var name: String? { entry?.name }
-    /// The `<linux/bpf.h>` constant, or nil when unknown.
-    public var kernelName: String? { entry?.kernelName }
-    /// The bpftool name, or `type N` for a value this table does not know.
-    public var description: String { name ?? "type \(rawValue)" }
     /// The type's traits; empty for unknown types.
     public var traits: Traits { entry?.traits ?? [] }
 
@@ -203,4 +188,3 @@ extension MapType {
     public static let rhash = MapType(rawValue: 35)
 }
 
-extension MapType.Entry: KernelEnumRow {}

@@ -21,9 +21,42 @@ public struct KernelEnumName: Sendable, Hashable {
     }
 }
 
-/// A table row that carries a raw kernel value (lets one lookup serve every table).
-protocol KernelEnumRow {
+/// A table row: a raw kernel value and its two names (lets one lookup serve every table).
+public protocol KernelEnumRow: Sendable {
+    /// The value the kernel reads and writes.
     var rawValue: UInt32 { get }
+    /// The `<linux/bpf.h>` constant.
+    var kernelName: String { get }
+    /// The name bpftool and libbpf print.
+    var name: String { get }
+}
+
+/// A kernel enumeration wrapped as a raw value with a table of known rows: program, map, attach and link
+/// types. Unknown raw values survive and print as `type N`.
+public protocol KernelEnumeration: RawRepresentable, Hashable, Sendable, CustomStringConvertible where RawValue == UInt32 {
+    /// The kind of row in ``table``.
+    associatedtype Row: KernelEnumRow
+    /// Every value this table knows, in raw-value order (row i has raw value i).
+    static var table: [Row] { get }
+    /// Wraps a raw kernel value.
+    init(rawValue: UInt32)
+}
+
+extension KernelEnumeration {
+    /// Looks a value up by its bpftool name (`ringbuf`) or its kernel constant (`BPF_MAP_TYPE_RINGBUF`).
+    public init?(name: some StringProtocol) {
+        guard let row = Self.table.first(where: { $0.name == name || $0.kernelName == name }) else { return nil }
+        self.init(rawValue: row.rawValue)
+    }
+
+    /// This value's table row, or nil when the kernel value is newer than the table.
+    public var entry: Row? { kernelEnumRow(Self.table, rawValue) }
+    /// The bpftool name, or nil when unknown.
+    public var name: String? { entry?.name }
+    /// The `<linux/bpf.h>` constant, or nil when unknown.
+    public var kernelName: String? { entry?.kernelName }
+    /// The bpftool name, or `type N` for a value this table does not know.
+    public var description: String { name ?? "type \(rawValue)" }
 }
 
 extension KernelEnumName: KernelEnumRow {}
@@ -39,29 +72,14 @@ func kernelEnumRow<Row: KernelEnumRow>(_ table: [Row], _ rawValue: UInt32) -> Ro
 
 /// A BPF program type (`enum bpf_prog_type`): what context a program receives, which helpers it may call
 /// and where it can be attached. Wraps the raw value so values newer than this table survive intact.
-public struct ProgramType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+public struct ProgramType: KernelEnumeration {
     /// The kernel's value (`BPF_PROG_LOAD`'s `prog_type`).
     public let rawValue: UInt32
 
     /// Wraps a raw kernel value; any value is accepted (unknown ones print as `type N`).
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
-    /// Looks a type up by its bpftool name (`kprobe`) or its kernel constant (`BPF_PROG_TYPE_KPROBE`).
-    public init?(name: some StringProtocol) {
-        guard let row = Self.table.first(where: { $0.name == name || $0.kernelName == name }) else {
-            return nil
-        }
-        self.rawValue = row.rawValue
-    }
 
-    /// This type's table row, or nil when the kernel value is newer than the table.
-    public var entry: KernelEnumName? { kernelEnumRow(Self.table, rawValue) }
-    /// The bpftool name (`sched_cls`), or nil when unknown.
-    public var name: String? { entry?.name }
-    /// The `<linux/bpf.h>` constant (`BPF_PROG_TYPE_SCHED_CLS`), or nil when unknown.
-    public var kernelName: String? { entry?.kernelName }
-    /// The bpftool name, or `type N` for a value this table does not know.
-    public var description: String { name ?? "type \(rawValue)" }
 
     /// Every program type this table knows, in raw-value order (row i has raw value i).
     public static let table: [KernelEnumName] = [
