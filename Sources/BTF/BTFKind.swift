@@ -42,9 +42,10 @@ public enum BTFKind: UInt8, Sendable, Hashable, CaseIterable, CustomStringConver
     case enum64 = 19
 
     /// The name bpftool prints: `INT`, `FUNC_PROTO`, …; `UNKNOWN` for void.
-    public var description: String { Self.names[Int(rawValue)] }
+    public var description: String { Self.names[Int(rawValue)].description }
 
-    static let names = [
+    /// bpftool's kind names indexed by raw kind; static strings so the dumps copy them without a `String`.
+    static let names: [StaticString] = [
         "UNKNOWN", "INT", "PTR", "ARRAY", "STRUCT", "UNION", "ENUM", "FWD", "TYPEDEF", "VOLATILE", "CONST",
         "RESTRICT", "FUNC", "FUNC_PROTO", "VAR", "DATASEC", "FLOAT", "DECL_TAG", "TYPE_TAG", "ENUM64",
     ]

@@ -162,30 +162,10 @@ extension TypeGraph {
         }
     }
 
+    /// bpftool's kind name (`FUNC_PROTO`), `UNKNOWN` for kinds past the table.
     @inline(__always)
     func writeKindName(_ kind: UInt32, into w: inout DumpWriter) {
-        switch kind {
-        case 1: w.literal("INT")
-        case 2: w.literal("PTR")
-        case 3: w.literal("ARRAY")
-        case 4: w.literal("STRUCT")
-        case 5: w.literal("UNION")
-        case 6: w.literal("ENUM")
-        case 7: w.literal("FWD")
-        case 8: w.literal("TYPEDEF")
-        case 9: w.literal("VOLATILE")
-        case 10: w.literal("CONST")
-        case 11: w.literal("RESTRICT")
-        case 12: w.literal("FUNC")
-        case 13: w.literal("FUNC_PROTO")
-        case 14: w.literal("VAR")
-        case 15: w.literal("DATASEC")
-        case 16: w.literal("FLOAT")
-        case 17: w.literal("DECL_TAG")
-        case 18: w.literal("TYPE_TAG")
-        case 19: w.literal("ENUM64")
-        default: w.literal("UNKNOWN")
-        }
+        w.literal(kind > 0 && Int(kind) < BTFKind.names.count ? BTFKind.names[Int(kind)] : "UNKNOWN")
     }
 
     func writeIntEncoding(_ encoding: UInt32, into w: inout DumpWriter) {

@@ -64,8 +64,7 @@ enum BTFSource {
     }
 
     static func read(_ path: String, base basePath: String?) throws(ReadError) -> TypeGraph {
-        let view: ByteView
-        do { view = try blob(path) } catch { throw error }
+        let view = try blob(path)
         do {
             if let basePath {
                 let base = try TypeGraph(data: try blob(basePath))

@@ -139,7 +139,7 @@ import TestSupport
         #expect(hashOfMaps.innerMap?.spec.type == .hash)
         #expect(hashOfMaps.innerMap.map { ($0.spec.keySize, $0.spec.valueSize, $0.spec.maxEntries) } ?? (0, 0, 0) == (4, 8, 8))
         #expect(spec.map(named: "bloom")?.mapExtra == 3)
-        #expect(spec.map(named: "numa_array")?.flags ?? 0 & MapFlag.numaNode != 0)
+        #expect(((spec.map(named: "numa_array")?.flags ?? 0) & MapFlag.numaNode) != 0)
         #expect(spec.programs.count == 5)
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 @testable import BPFObject
 
@@ -33,16 +34,8 @@ import Testing
 
     /// Runs `executable` with `arguments`; returns its exit status and standard output.
     static func run(_ executable: String, _ arguments: [String]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let output = try Tool.run(executable, arguments)
+        return (output.status, output.stdout)
     }
 
     @Test func agreesWithSystemLibbpf() throws {

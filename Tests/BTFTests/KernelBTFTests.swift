@@ -1,6 +1,7 @@
 import ByteParsing
 import Foundation
 import Testing
+import TestSupport
 
 @testable import BTF
 
@@ -20,19 +21,11 @@ enum Environment {
         return names.filter { $0 != "vmlinux" }.sorted().map { "/sys/kernel/btf/" + $0 }
     }
 
-    /// Runs a tool and returns its standard output, or records an issue.
+    /// Runs a tool and returns its standard output, recording an issue when it fails.
     static func run(_ tool: String, _ arguments: [String]) throws -> Data {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(tool) \(arguments.joined(separator: " ")) failed")
-        return data
+        let output = try Tool.run(tool, arguments)
+        #expect(output.status == 0, "\(tool) \(arguments.joined(separator: " ")) failed: \(output.stderr)")
+        return output.stdoutData
     }
 
     static func temporaryFile(_ bytes: [UInt8], name: String) throws -> String {

@@ -54,21 +54,26 @@ enum SwiftLoadExecutable {
     }
 }
 
+/// A program as both `inspect --json` and the libbpf oracle print it (the oracle's fields come from
+/// `bpf_program__name`, `__section_name`, `__type`, `__expected_attach_type` (null when the section sets
+/// none), `__insn_cnt` before load, and `__autoload`).
+struct InspectedProgram: Decodable, Sendable {
+    var name: String
+    var section: String
+    var type: String
+    var attachType: String?
+    var instructions: Int
+    var autoload: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case name, section, type, attachType = "attach_type", instructions, autoload
+    }
+}
+
 /// The part of `swift-load inspect OBJ --json` the libbpf differential compares; other keys are ignored.
 struct SwiftLoadInspectView: Decodable, Sendable {
     /// One program.
-    struct Program: Decodable, Sendable {
-        var name: String
-        var section: String
-        var type: String
-        var attachType: String?
-        var instructions: Int
-        var autoload: Bool
-
-        enum CodingKeys: String, CodingKey {
-            case name, section, type, attachType = "attach_type", instructions, autoload
-        }
-    }
+    typealias Program = InspectedProgram
 
     /// How a map is pinned; the contract leaves the spelling open, so a string ("by_name", "none"),
     /// a number (libbpf's LIBBPF_PIN_BY_NAME = 1) or a boolean are all understood.

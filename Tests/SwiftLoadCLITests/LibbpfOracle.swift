@@ -122,24 +122,7 @@ enum LibbpfOracle {
 /// An object as libbpf 1.1.2 sees it after `bpf_object__open_file` (the oracle's JSON).
 struct LibbpfObjectView: Decodable, Sendable {
     /// A program: libbpf lists entry programs only, never `.text` subprograms of multi-program objects.
-    struct Program: Decodable, Sendable {
-        /// `bpf_program__name`.
-        var name: String
-        /// `bpf_program__section_name`.
-        var section: String
-        /// `libbpf_bpf_prog_type_str(bpf_program__type)`; "unspec" when libbpf does not know the section.
-        var type: String
-        /// `libbpf_bpf_attach_type_str(bpf_program__expected_attach_type)`, null when the section sets none.
-        var attachType: String?
-        /// `bpf_program__insn_cnt` before load: the program's own instructions.
-        var instructions: Int
-        /// `bpf_program__autoload` (false for `SEC("?...")`).
-        var autoload: Bool
-
-        enum CodingKeys: String, CodingKey {
-            case name, section, type, attachType = "attach_type", instructions, autoload
-        }
-    }
+    typealias Program = InspectedProgram
 
     /// A map, user-declared or internal (global data, `.kconfig`).
     struct Map: Decodable, Sendable {

@@ -73,8 +73,10 @@ public enum Tool {
     public struct Output: Sendable {
         /// Exit status.
         public var status: Int32
+        /// Standard output, raw (binary tools such as `gzip -dc`).
+        public var stdoutData: Data
         /// Standard output as UTF-8.
-        public var stdout: String
+        public var stdout: String { String(decoding: stdoutData, as: UTF8.self) }
         /// Standard error as UTF-8.
         public var stderr: String
     }
@@ -101,8 +103,7 @@ public enum Tool {
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         group.wait()
         process.waitUntilExit()
-        return Output(status: process.terminationStatus,
-                      stdout: String(decoding: outData, as: UTF8.self),
+        return Output(status: process.terminationStatus, stdoutData: outData,
                       stderr: String(decoding: errData, as: UTF8.self))
     }
 }

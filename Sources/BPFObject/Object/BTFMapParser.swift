@@ -152,12 +152,15 @@ struct BTFMapParser {
         let file = parser.file
         guard let relocations = file.relocationSections.first(where: { Int($0.info) == section.index }) else { return }
         let records = try file.relocations(in: relocations, symbolCount: parser.symbols.count)
+        var layouts: [Int: (values: UInt64, size: UInt64)] = [:]  // per map: found once, not per slot
         for record in records {
             guard let index = maps.lastIndex(where: { $0.sectionOffset <= record.offset }) else {
                 throw ObjectError(.map, ".rel.maps record at offset \(record.offset) precedes every map")
             }
             let map = maps[index]
-            let (valuesOffset, structSize) = try valuesMemberOffset(of: map.name, btf: btf)
+            let layout = try layouts[index] ?? valuesMemberOffset(of: map.name, btf: btf)
+            layouts[index] = layout
+            let (valuesOffset, structSize) = layout
             let relative = record.offset - map.sectionOffset
             guard relative >= valuesOffset, (relative - valuesOffset) % 8 == 0, relative < structSize + 8 * UInt64(map.maxEntries) else {
                 throw ObjectError(.map, "map '\(map.name)': .rel.maps record at offset \(record.offset) is not a slot of its values array")

@@ -6,11 +6,6 @@ import ELF
 struct ExternClassifier {
     let parser: ObjectParser
 
-    func classify() throws(ObjectError) -> [ExternSpec] {
-        let (externs, _) = try classifyWithNotes()
-        return externs
-    }
-
     /// The externs, and a note for each one that cannot be resolved (no BTF describes it).
     func classifyWithNotes() throws(ObjectError) -> ([ExternSpec], [String]) {
         let undefined = parser.symbols.filter {
