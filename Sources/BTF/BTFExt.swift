@@ -109,6 +109,14 @@ public struct BTFCoreRelocation: Sendable, Hashable {
     /// The raw kind (`enum bpf_core_relo_kind`).
     public var kind: UInt32
 
+    /// A record with these fields.
+    public init(instructionOffset: UInt32, typeID: UInt32, accessStringOffset: UInt32, kind: UInt32) {
+        self.instructionOffset = instructionOffset
+        self.typeID = typeID
+        self.accessStringOffset = accessStringOffset
+        self.kind = kind
+    }
+
     /// The kind decoded, or `nil` for a value this decoder does not know.
     public var relocationKind: BTFCoreRelocationKind? { BTFCoreRelocationKind(rawValue: kind) }
 }

@@ -311,11 +311,13 @@ struct ObjectParser {
                                    fileNameOffset: record.fileNameOffset, lineTextOffset: record.lineOffset)
                 }
             }
-            functions[index].coreRelocations = records(ext.coreRelocations, name).compactMap { record in
+            guard let block = ext.coreRelocations.firstIndex(where: { $0.sectionName == name }) else { continue }
+            functions[index].coreRelocations = ext.coreRelocations[block].records.enumerated().compactMap { position, record in
                 local(record.instructionOffset).map {
                     CoreRelocationSpec(slot: $0, typeID: record.typeID,
                                        accessString: btf?.string(at: record.accessStringOffset) ?? "",
-                                       kind: record.kind)
+                                       kind: record.kind, accessStringOffset: record.accessStringOffset,
+                                       extSectionOrder: block, recordIndex: position)
                 }
             }
         }

@@ -85,4 +85,17 @@ public struct CoreRelocationSpec: Sendable, Hashable {
     public var accessString: String
     /// Relocation kind (0 `byte_off` … 12 `type_matches`).
     public var kind: UInt32
+    /// String offset of the access string in the object's BTF.
+    public var accessStringOffset: UInt32 = 0
+    /// Position of the record's section block in `.BTF.ext`: with ``recordIndex``, libbpf's processing
+    /// order, which candidate pruning depends on.
+    public var extSectionOrder: Int = 0
+    /// Index of the record in its section block (libbpf's `relo #N`).
+    public var recordIndex: Int = 0
+
+    /// The record as the CO-RE engine takes it (byte offset relative to the owning function).
+    public var record: BTFCoreRelocation {
+        BTFCoreRelocation(instructionOffset: UInt32(truncatingIfNeeded: slot * Instruction.byteCount), typeID: typeID,
+                          accessStringOffset: accessStringOffset, kind: kind)
+    }
 }
