@@ -11,12 +11,27 @@ struct BTFCommand: ParsableCommand {
         subcommands: [BTFDumpCommand.self])
 }
 
-/// `swift-load btf dump FILE [--base PATH] [--json]`: every type, as `bpftool btf dump file` prints them.
+/// `swift-load btf dump FILE [--base PATH] [--format raw|c|json] [--json]`: every type, as
+/// `bpftool btf dump file FILE [format c]` prints them.
 struct BTFDumpCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dump",
         abstract: "Print every type of a BTF file (raw BTF such as /sys/kernel/btf/vmlinux, or an ELF object's .BTF).",
-        discussion: "The text output is line for line what 'bpftool btf dump file FILE' prints.")
+        discussion: """
+            The raw output is line for line what 'bpftool btf dump file FILE' prints; '--format c' prints \
+            what 'bpftool btf dump file FILE format c' prints: a C header of every type (vmlinux.h for \
+            CO-RE programs).
+            """)
+
+    /// What to print.
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        /// bpftool's one-line-per-type listing.
+        case raw
+        /// A compilable C header.
+        case c
+        /// bpftool's JSON.
+        case json
+    }
 
     @Argument(help: "A raw BTF file or an ELF object with a .BTF section.")
     var file: String
@@ -24,7 +39,10 @@ struct BTFDumpCommand: ParsableCommand {
     @Option(help: "Base BTF for split BTF (a kernel module's BTF continues vmlinux's). Default for /sys/kernel/btf/<module>: /sys/kernel/btf/vmlinux.")
     var base: String?
 
-    @Flag(help: "Print JSON (one array of types).")
+    @Option(help: "Output format: raw (bpftool's listing), c (a C header, vmlinux.h) or json.")
+    var format: Format = .raw
+
+    @Flag(help: "Print JSON (one array of types); the same as --format json.")
     var json = false
 
     func run() throws {
@@ -36,11 +54,19 @@ struct BTFDumpCommand: ParsableCommand {
             throw ExitCode.failure
         }
         var out = StandardOutput()
-        if json {
+        switch json ? .json : format {
+        case .json:
             graph.jsonDump().withUnsafeBytes { out.write(bytes: $0) }
             out.line("")
-        } else {
+        case .raw:
             graph.writeRawDump { out.write(bytes: $0) }
+        case .c:
+            do {
+                try graph.writeCHeader { out.write(bytes: $0) }
+            } catch {
+                reportError("\(file): \(error)")
+                throw ExitCode.failure
+            }
         }
     }
 }
