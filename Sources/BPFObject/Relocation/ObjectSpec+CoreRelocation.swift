@@ -12,11 +12,10 @@ extension ObjectSpec {
     /// A failed relocation leaves its instruction unchanged; the caller decides whether to go on (the
     /// loader refuses the object, `swift-load reloc` reports it).
     /// - Throws: ``ObjectError`` only when the object has CO-RE relocations but no BTF.
-    public mutating func applyCoreRelocations(targets: CoreTargets,
-                                              searchesModules: Bool = true) throws(ObjectError) -> [CoreRelocationOutcome] {
+    public mutating func applyCoreRelocations(targets: CoreTargets) throws(ObjectError) -> [CoreRelocationOutcome] {
         guard hasCoreRelocations else { return [] }
         guard let btf else { throw ObjectError(.btf, "the object has CO-RE relocations but no BTF") }
-        let relocator = CoreRelocator(local: btf, targets: targets, searchesModules: searchesModules)
+        let relocator = CoreRelocator(local: btf, targets: targets)
 
         // (function index in `functions` order, record index): programs first, then subprograms.
         struct Work { var function: Int; var record: Int; var loaded: Bool; var order: (Int, Int) }

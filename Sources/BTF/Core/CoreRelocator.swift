@@ -14,21 +14,19 @@ public struct CoreTargetBTF: Sendable {
 }
 
 /// Where candidates are searched: vmlinux first; module BTFs only when vmlinux has no candidate for a
-/// local type (and never when vmlinux was overridden by a file, as libbpf's `btf_custom_path`).
+/// local type. A file standing in for vmlinux (`--btf`, libbpf's `btf_custom_path`) comes without modules.
 public struct CoreTargets: Sendable {
     /// vmlinux, or the file standing in for it.
     public var primary: CoreTargetBTF
-    /// Kernel modules' split BTF, searched for their own types only.
-    public var modules: [CoreTargetBTF]
+    /// Kernel modules' split BTF, searched for their own types only; called at most once per relocator
+    /// and only when some local type has no candidate in the primary (reading every module costs).
+    public var modules: @Sendable () -> [CoreTargetBTF]
 
-    /// Targets from a primary BTF and optional modules.
-    public init(primary: CoreTargetBTF, modules: [CoreTargetBTF] = []) {
+    /// Targets from a primary BTF and, optionally, a way to read the modules.
+    public init(primary: CoreTargetBTF, modules: @escaping @Sendable () -> [CoreTargetBTF] = { [] }) {
         self.primary = primary
         self.modules = modules
     }
-
-    /// The BTF at a position: 0 is the primary, then the modules.
-    public subscript(index: Int) -> CoreTargetBTF { index == 0 ? primary : modules[index - 1] }
 }
 
 /// A target type that may stand for a local type: same essential name, compatible kind.
@@ -81,16 +79,25 @@ public final class CoreRelocator {
     public let local: TypeGraph
     /// Where candidates come from.
     public let targets: CoreTargets
-    /// Whether module BTFs are searched when the primary has no candidate (false when the primary is a
-    /// file overriding vmlinux).
-    public let searchesModules: Bool
     private var candidateCache: [UInt32: [CoreCandidate]] = [:]
+    private var loadedModules: [CoreTargetBTF]?
 
     /// A relocator for `local` against `targets`.
-    public init(local: TypeGraph, targets: CoreTargets, searchesModules: Bool = true) {
+    public init(local: TypeGraph, targets: CoreTargets) {
         self.local = local
         self.targets = targets
-        self.searchesModules = searchesModules
+    }
+
+    /// The target BTF at a candidate's position: 0 is the primary, then the modules.
+    public func target(_ index: Int) -> CoreTargetBTF {
+        index == 0 ? targets.primary : modules[index - 1]
+    }
+
+    private var modules: [CoreTargetBTF] {
+        if let loadedModules { return loadedModules }
+        let loaded = targets.modules()
+        loadedModules = loaded
+        return loaded
     }
 
     /// The candidates found for a local type so far (after pruning), for inspection.
@@ -106,6 +113,15 @@ public final class CoreRelocator {
         }
         let localType = try CoreSpec.type(local, record.typeID)
         let localName = local.string(at: localType.nameOffset) ?? ""
+        // libbpf searches candidates (and refuses anonymous types) before parsing the access string.
+        var log: [String] = []
+        var candidates: [CoreCandidate] = []
+        if kind != .localTypeID {
+            guard !localName.isEmpty else {
+                throw CoreRelocationError(.anonymousType, "target candidate search failed for [\(record.typeID)] \(localType.kind.libbpfName) <anon>: CO-RE relocations of anonymous types support only local_type_id")
+            }
+            candidates = try cachedCandidates(localType, name: localName, log: &log)
+        }
         let localSpec: CoreSpec
         do {
             localSpec = try CoreSpec(parsing: accessString, rootTypeID: record.typeID, kind: kind, btf: local)
@@ -113,6 +129,7 @@ public final class CoreRelocator {
             throw CoreRelocationError(error.code, "parsing [\(record.typeID)] \(localType.kind.libbpfName) \(localName.isEmpty ? "<anon>" : localName) + \(accessString) failed: \(error.message)")
         }
         var result = CoreRelocationResult(localSpec: localSpec)
+        result.log = log
         result.log.append("<\(kind)> \(localSpec.description)")
         if kind == .localTypeID {
             result.validate = false
@@ -120,15 +137,11 @@ public final class CoreRelocator {
             result.newValue = UInt64(record.typeID)
             return result
         }
-        guard !localName.isEmpty else {
-            throw CoreRelocationError(.anonymousType, "<\(kind)> relocation of anonymous [\(record.typeID)] \(localType.kind.libbpfName): only local_type_id supports anonymous types")
-        }
-        var candidates = try cachedCandidates(localType, name: localName, log: &result.log)
 
         var kept = 0
         var chosen: CoreRelocationResult?
         for (position, candidate) in candidates.enumerated() {
-            let target = targets[candidate.target].graph
+            let target = target(candidate.target).graph
             let (matched, spec) = try CoreMatching.match(localSpec, target: target, candidate: candidate.id)
             result.log.append("\(matched ? "matching" : "non-matching") candidate #\(position) <\(kind)> \(spec.description)")
             guard matched else { continue }
@@ -171,9 +184,10 @@ public final class CoreRelocator {
         if let cached = candidateCache[localType.id] { return cached }
         var essential = String(TypeGraph.essentialName(of: name))
         var found: [CoreCandidate] = []
-        let searchCount = searchesModules ? 1 + targets.modules.count : 1
-        for index in 0..<searchCount {
-            let target = targets[index]
+        var index = 0
+        while index == 0 || index <= modules.count {
+            let target = target(index)
+            defer { index += 1 }
             let ids = essential.withUTF8 {
                 target.graph.ids(withEssentialNameBytes: UnsafeRawBufferPointer($0), includeBase: index == 0)
             }
