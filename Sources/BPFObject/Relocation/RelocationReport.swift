@@ -141,6 +141,11 @@ extension ObjectSpec {
     static func entry(for outcome: CoreRelocationOutcome) -> RelocationEntry {
         let isImmediate64 = outcome.field == .immediate64
         var details: [(String, RelocationDetail)] = [("relo", .number(Int64(outcome.record.recordIndex)))]
+        if let result = outcome.result {
+            // What the local spec says the instruction holds: equal to `new` when the target agrees, even
+            // where clang's own value differs (bitfield sizes and shifts, which libbpf does not check).
+            details.append(("local_value", .number(Int64(bitPattern: result.originalValue))))
+        }
         if let field = outcome.field { details.append(("field", .text(field.rawValue))) }
         if let size = outcome.memorySize {
             details.append(("mem_size", .text("\(size.from) -> \(size.to)")))
