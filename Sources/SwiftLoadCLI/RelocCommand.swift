@@ -3,9 +3,6 @@ import BPF
 import BPFObject
 import BTF
 import ByteParsing
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// `swift-load reloc OBJ [--btf PATH] [--kconfig FILE] [--json]`: every relocation the loader would apply,
 /// and what it would write, without privileges and without loading anything.
@@ -27,7 +24,7 @@ struct RelocCommand: ParsableCommand {
     @Option(name: .customLong("btf"), help: ArgumentHelp("Target BTF: a raw BTF file or an ELF object with .BTF (default: the running kernel's).", valueName: "PATH"))
     var btfPath: String?
 
-    @Option(name: .customLong("kconfig"), help: ArgumentHelp("A kernel .config to resolve __kconfig externs from (default with the running kernel: /boot/config-$(uname -r)).", valueName: "FILE"))
+    @Option(name: .customLong("kconfig"), help: ArgumentHelp("A kernel .config to resolve __kconfig externs from (default with the running kernel: /proc/config.gz or /boot/config-$(uname -r)).", valueName: "FILE"))
     var kconfigPath: String?
 
     @Flag(help: "Print JSON.")
@@ -73,24 +70,9 @@ struct RelocCommand: ParsableCommand {
         }
         // The running system.
         source.btf = target?.targets.primary.graph ?? (try? KernelBTF.vmlinux())
-        var name = utsname()
-        if uname(&name) == 0 {
-            let release = withUnsafeBytes(of: name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            source.kernelVersion = Self.kernelVersion(release)
-            if source.kernelConfig == nil, let storage = try? ByteStorage(contentsOf: "/boot/config-" + release) {
-                let view = storage.view(order: .little)
-                source.kernelConfig = KernelConfig(parsing: String(decoding: view.bytes(0, view.count) ?? [], as: UTF8.self))
-            }
-        }
+        source.kernelVersion = RunningKernel.version
+        if source.kernelConfig == nil { source.kernelConfig = try? RunningKernel.config() }
         return source
-    }
-
-    /// `KERNEL_VERSION(a, b, c)` of a release string like `6.18.0-1-amd64` (c capped at 255, as libbpf).
-    static func kernelVersion(_ release: String) -> UInt32? {
-        let numbers = release.split(whereSeparator: { !$0.isNumber }).prefix(3).compactMap { UInt32($0) }
-        guard numbers.count >= 2 else { return nil }
-        let patch = numbers.count > 2 ? min(numbers[2], 255) : 0
-        return numbers[0] << 16 | numbers[1] << 8 | patch
     }
 
     // MARK: Output

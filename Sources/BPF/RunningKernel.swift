@@ -1,0 +1,63 @@
+import BPFObject
+import ByteParsing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Facts about the running kernel that `__kconfig` externs read: its release, `LINUX_KERNEL_VERSION`, and
+/// its configuration from `/proc/config.gz` or `/boot/config-$(uname -r)`.
+public enum RunningKernel {
+    /// `uname -r`, e.g. `6.18.0-1-amd64`.
+    public static let release: String? = {
+        var name = utsname()
+        guard uname(&name) == 0 else { return nil }
+        return withUnsafeBytes(of: name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }()
+
+    /// `KERNEL_VERSION(major, minor, patch)` of the release (patch capped at 255, as libbpf does).
+    public static var version: UInt32? { release.flatMap(kernelVersion) }
+
+    /// `KERNEL_VERSION(a, b, c)` of a release string like `6.18.0-1-amd64`.
+    public static func kernelVersion(_ release: String) -> UInt32? {
+        let numbers = release.split(whereSeparator: { !$0.isNumber }).prefix(3).compactMap { UInt32($0) }
+        guard numbers.count >= 2, numbers[0] < 256, numbers[1] < 256 else { return nil }
+        let patch = numbers.count > 2 ? min(numbers[2], 255) : 0
+        return numbers[0] << 16 | numbers[1] << 8 | patch
+    }
+
+    private static let configResult: Result<KernelConfig, ConfigUnavailable> = {
+        var tried: [String] = []
+        if let storage = try? ByteStorage(contentsOf: "/proc/config.gz") {
+            let view = storage.view(order: .little)
+            if let bytes = view.bytes(0, view.count), let text = try? Inflate.gunzip(bytes) {
+                return .success(KernelConfig(parsing: String(decoding: text, as: UTF8.self)))
+            }
+            tried.append("/proc/config.gz (unreadable)")
+        } else {
+            tried.append("/proc/config.gz")
+        }
+        if let release {
+            let path = "/boot/config-" + release
+            if let storage = try? ByteStorage(contentsOf: path) {
+                let view = storage.view(order: .little)
+                return .success(KernelConfig(parsing: String(decoding: view.bytes(0, view.count) ?? [], as: UTF8.self)))
+            }
+            tried.append(path)
+        }
+        return .failure(ConfigUnavailable(tried: tried))
+    }()
+
+    /// The running kernel's configuration, read once per process.
+    /// - Throws: ``ConfigUnavailable`` naming the files tried.
+    public static func config() throws(ConfigUnavailable) -> KernelConfig { try configResult.get() }
+
+    /// No kernel configuration could be read.
+    public struct ConfigUnavailable: Error, Sendable, CustomStringConvertible {
+        /// The files looked at.
+        public var tried: [String]
+        /// One line.
+        public var description: String {
+            "no kernel configuration found (tried \(tried.joined(separator: ", ")); the kernel needs CONFIG_IKCONFIG_PROC, or pass --kconfig FILE)"
+        }
+    }
+}
