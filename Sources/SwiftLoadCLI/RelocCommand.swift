@@ -39,7 +39,7 @@ struct RelocCommand: ParsableCommand {
             reportError("\(error)", details: btfPath == nil ? ["pass --btf FILE to relocate against another kernel's BTF"] : [])
             throw ExitCode.failure
         }
-        let externs = try externValues(target: target)
+        let externs = try externValues(target: target, spec: spec)
         let report = spec.relocationReport(targets: target?.targets, externValues: externs)
         var out = StandardOutput()
         if json {
@@ -52,7 +52,7 @@ struct RelocCommand: ParsableCommand {
 
     // MARK: Externs
 
-    func externValues(target: TargetBTF?) throws -> ExternValueSource {
+    func externValues(target: TargetBTF?, spec: ObjectSpec) throws -> ExternValueSource {
         var source = ExternValueSource()
         if let kconfigPath {
             do {
@@ -69,9 +69,20 @@ struct RelocCommand: ParsableCommand {
             return source
         }
         // The running system.
-        source.btf = target?.targets.primary.graph ?? (try? KernelBTF.vmlinux())
+        let resolvesByBTF = spec.externs.contains {
+            switch $0.kind {
+            case .ksym(typed: true), .kfunc: return true
+            default: return false
+            }
+        }
+        source.btf = target?.targets.primary.graph ?? (resolvesByBTF ? try? KernelBTF.vmlinux() : nil)
         source.kernelVersion = RunningKernel.version
-        if source.kernelConfig == nil { source.kernelConfig = try? RunningKernel.config() }
+        // Reading (and inflating) the configuration costs more than relocating: only when asked for.
+        let readsConfig = spec.externs.contains {
+            if case .kconfig = $0.kind { return $0.name.hasPrefix("CONFIG_") }
+            return false
+        }
+        if source.kernelConfig == nil, readsConfig { source.kernelConfig = try? RunningKernel.config() }
         return source
     }
 
