@@ -65,6 +65,8 @@ extension ObjectSpec {
         guard record.slot >= 0, record.slot < function.instructions.count else {
             return fail(CoreRelocationError(.instructionMismatch, "insn #\(record.slot) is outside the function"))
         }
+        let oldValue = Self.currentValue(function.instructions, record.slot)
+        outcome.oldValue = oldValue
         let result: CoreRelocationResult
         do {
             result = try relocator.relocate(record.record, accessString: record.accessString,
@@ -74,7 +76,6 @@ extension ObjectSpec {
         }
         outcome.result = result
         outcome.log = result.log.map { $0.hasPrefix("CO-RE relocating") ? $0 : prefix + $0 }
-        let oldValue = Self.currentValue(function.instructions, record.slot)
         do {
             switch try CoreInstructionPatcher.apply(result, to: &function.instructions, at: record.slot) {
             case .patched(let patch):
