@@ -69,17 +69,22 @@ struct CHeaderEmitter: ~Copyable {
     static let referenced: UInt8 = 0x40
 
     let graph: TypeGraph
-    /// Record start (name offset word) of every type id; id 0 points to a zeroed record.
-    let records: UnsafeMutablePointer<UnsafeRawPointer>
+    /// Where the graph's own records start, and each own record's offset from there (the graph's table).
+    let ownStart: UnsafeRawPointer
+    let ownOffsets: [UInt32]
+    let firstOwnID: UInt32
+    /// For split BTF, the record of every base id (0 included); `nil` for a base graph.
+    let baseRecords: UnsafeMutablePointer<UnsafeRawPointer>?
+    /// A zeroed record standing for id 0 (void).
     let zeroRecord: UnsafeMutableRawPointer
     let typeCount: Int
     let swapped: Bool
     /// The pointer size the BTF was made for: from the size of `long`, else 8.
-    let pointerSize: Int32
+    var pointerSize: Int32 = 8
 
     var flags: [UInt8]
-    /// The `___N` suffix given to a type's name (0: none).
-    var suffixes: [UInt32]
+    /// The `___N` suffix given to a type's name, for the few names used more than once.
+    var suffixes: [UInt32: UInt32] = [:]
     /// Cached alignments (`-1`: not computed yet).
     var alignments: [Int8]
     /// Occurrences of struct, union, enum (and int) names.
@@ -87,7 +92,10 @@ struct CHeaderEmitter: ~Copyable {
     /// Occurrences of typedef and enumerator names, which share C's ordinary identifier namespace.
     var identifierNames = NameCounter()
     var emitQueue: [UInt32] = []
+    /// The declaration chains being written, innermost last: `declarationStack[0..<declarationDepth]`
+    /// (the array only grows, so popping a frame is just lowering the depth).
     var declarationStack: [UInt32] = []
+    var declarationDepth = 0
     var depth = 0
     var writer: DumpWriter
 
@@ -97,25 +105,32 @@ struct CHeaderEmitter: ~Copyable {
         typeCount = count
         zeroRecord = .allocate(byteCount: 16, alignment: 4)
         zeroRecord.initializeMemory(as: UInt8.self, repeating: 0, count: 16)
-        records = .allocate(capacity: count + 1)
-        records[0] = UnsafeRawPointer(zeroRecord)
+        ownStart = graph.data.base
+        ownOffsets = graph.offsets
+        firstOwnID = graph.firstOwnID
         writer = DumpWriter(sink: sink)
         flags = [UInt8](repeating: 0, count: count + 1)
-        suffixes = [UInt32](repeating: 0, count: count + 1)
         alignments = [Int8](repeating: -1, count: count + 1)
         swapped = graph.byteOrder != .host
         var orderMismatch = false
-        var chain: TypeGraph? = graph
-        while let current = chain {
-            let base = current.data.base
-            let first = Int(current.firstOwnID)
-            for (index, offset) in current.offsets.enumerated() {
-                records[first + index] = base + Int(offset)
+        if let base = graph.base {
+            let table = UnsafeMutablePointer<UnsafeRawPointer>.allocate(capacity: Int(graph.firstOwnID))
+            table[0] = UnsafeRawPointer(zeroRecord)
+            var chain: TypeGraph? = base
+            while let current = chain {
+                let start = current.data.base
+                let first = Int(current.firstOwnID)
+                for (index, offset) in current.offsets.enumerated() where first + index < Int(graph.firstOwnID) {
+                    table[first + index] = start + Int(offset)
+                }
+                if current.byteOrder != graph.byteOrder { orderMismatch = true }
+                chain = current.base
             }
-            if current.byteOrder != graph.byteOrder { orderMismatch = true }
-            chain = current.base
+            baseRecords = table
+        } else {
+            baseRecords = nil
         }
-        pointerSize = Self.guessPointerSize(records: records, count: count, swapped: swapped, graph: graph)
+        pointerSize = guessPointerSize()
         flags[0] = Self.ordered | Self.emitted
         if orderMismatch {
             throw BTFError(.sectionOutOfBounds, "split BTF and its base have different byte orders")
@@ -123,7 +138,7 @@ struct CHeaderEmitter: ~Copyable {
     }
 
     deinit {
-        records.deallocate()
+        baseRecords?.deallocate()
         zeroRecord.deallocate()
     }
 
@@ -135,7 +150,13 @@ struct CHeaderEmitter: ~Copyable {
         return swapped ? v.byteSwapped : v
     }
 
-    @inline(__always) func record(_ id: UInt32) -> UnsafeRawPointer { records[Int(id)] }
+    /// The record of a type id the graph validated (id 0: a zeroed record).
+    @inline(__always)
+    func record(_ id: UInt32) -> UnsafeRawPointer {
+        if id >= firstOwnID { return ownStart + Int(ownOffsets[Int(id &- firstOwnID)]) }
+        if let baseRecords { return UnsafeRawPointer(baseRecords[Int(id)]) }
+        return UnsafeRawPointer(zeroRecord)
+    }
     @inline(__always) func info(_ id: UInt32) -> UInt32 { load(record(id), 4) }
     @inline(__always) func kind(_ id: UInt32) -> UInt32 { (info(id) >> 24) & 0x1F }
     @inline(__always) func nameOffset(_ id: UInt32) -> UInt32 { load(record(id), 0) }
@@ -150,23 +171,18 @@ struct CHeaderEmitter: ~Copyable {
     }
 
     /// libbpf's guess: the size of the first integer named like `long` (4 or 8 bytes), else 8.
-    static func guessPointerSize(records: UnsafeMutablePointer<UnsafeRawPointer>, count: Int, swapped: Bool,
-                                 graph: TypeGraph) -> Int32 {
+    func guessPointerSize() -> Int32 {
         let aliases: [StaticString] = [
             "long", "long int", "int long", "unsigned long", "long unsigned", "unsigned long int",
             "unsigned int long", "long unsigned int", "long int unsigned", "int unsigned long",
             "int long unsigned",
         ]
-        func u32(_ p: UnsafeRawPointer, _ o: Int) -> UInt32 {
-            let v = p.loadUnaligned(fromByteOffset: o, as: UInt32.self)
-            return swapped ? v.byteSwapped : v
-        }
-        guard count > 0 else { return 8 }
-        for id in 1...count {
-            let r = records[id]
-            guard (u32(r, 4) >> 24) & 0x1F == RawKind.int else { continue }
-            let size = u32(r, 8)
-            guard size == 4 || size == 8, let (pointer, length) = graph.stringPointer(at: u32(r, 0)) else { continue }
+        guard typeCount > 0 else { return 8 }
+        for id in 1...UInt32(typeCount) {
+            let r = record(id)
+            guard (load(r, 4) >> 24) & 0x1F == RawKind.int else { continue }
+            let size = load(r, 8)
+            guard size == 4 || size == 8, let (pointer, length) = graph.stringPointer(at: load(r, 0)) else { continue }
             for alias in aliases where alias.utf8CodeUnitCount == length
                 && memcmp(pointer, alias.utf8Start, length) == 0 {
                 return Int32(size)
@@ -232,13 +248,26 @@ struct CHeaderEmitter: ~Copyable {
 
     /// Marks every type some other type refers to: an anonymous enum nobody refers to is a top-level
     /// declaration of constants, one that is referred to is written inline where it is used.
+    /// Also sizes the name counters for the names that may be counted.
     mutating func markReferenced() {
         guard typeCount > 0 else { return }
+        var typeNameCount = 0
+        var identifierCount = 0
         for id in 1...UInt32(typeCount) {
             let r = record(id)
             let info = load(r, 4)
             let vlen = Int(info & 0xFFFF)
-            switch (info >> 24) & 0x1F {
+            let kind = (info >> 24) & 0x1F
+            switch kind {
+            case RawKind.int, RawKind.struct, RawKind.union, RawKind.enum, RawKind.enum64:
+                typeNameCount += 1
+            case RawKind.typedef:
+                identifierCount += 1
+            default:
+                break
+            }
+            if kind == RawKind.enum || kind == RawKind.enum64 { identifierCount += vlen }
+            switch kind {
             case RawKind.volatile, RawKind.const, RawKind.restrict, RawKind.pointer, RawKind.typedef,
                  RawKind.function, RawKind.variable, RawKind.declTag, RawKind.typeTag:
                 flags[Int(load(r, 8))] |= Self.referenced
@@ -255,6 +284,8 @@ struct CHeaderEmitter: ~Copyable {
                 break
             }
         }
+        typeNames.reserve(typeNameCount)
+        identifierNames.reserve(identifierCount)
     }
 
     // MARK: - Pass one: ordering
@@ -456,7 +487,7 @@ struct CHeaderEmitter: ~Copyable {
         var name = rawName(offset)
         let state = flags[Int(id)]
         if state & Self.nameResolved != 0 {
-            name.suffix = suffixes[Int(id)]
+            name.suffix = suffixes[id] ?? 0
             return name
         }
         flags[Int(id)] = state | Self.nameResolved
@@ -465,7 +496,7 @@ struct CHeaderEmitter: ~Copyable {
         if kind == RawKind.forward || (kind == RawKind.enum && info & 0xFFFF == 0) { return name }
         let occurrences = identifier ? identifierNames.increment(name) : typeNames.increment(name)
         if occurrences > 1 {
-            suffixes[Int(id)] = occurrences
+            suffixes[id] = occurrences
             name.suffix = occurrences
         }
         return name
@@ -664,15 +695,20 @@ struct CHeaderEmitter: ~Copyable {
     mutating func writeDeclaration(_ id: UInt32, name: CName, level: Int) throws(BTFError) {
         try enter(id)
         defer { depth -= 1 }
-        let start = declarationStack.count
+        let start = declarationDepth
         var current = id
         var steps = 0
         chain: while true {
-            declarationStack.append(current)
+            if declarationDepth == declarationStack.count {
+                declarationStack.append(current)
+            } else {
+                declarationStack[declarationDepth] = current
+            }
+            declarationDepth += 1
             if current == 0 { break }
             steps += 1
             if steps > TypeGraph.cHeaderNestingLimit {
-                declarationStack.removeSubrange(start...)
+                declarationDepth = start
                 throw loop(id, "its declaration never reaches a named type (a reference loop)")
             }
             let r = record(current)
@@ -686,14 +722,14 @@ struct CHeaderEmitter: ~Copyable {
                 break chain
             }
         }
-        var view = DeclarationView(start: start, count: declarationStack.count - start)
+        var view = DeclarationView(start: start, count: declarationDepth - start)
         do throws(BTFError) {
             try writeChain(&view, name: name, level: level)
         } catch {
-            declarationStack.removeSubrange(start...)
+            declarationDepth = start
             throw error
         }
-        declarationStack.removeSubrange(start...)
+        declarationDepth = start
     }
 
     /// A frame of the shared declaration stack: `count` ids from `start`, innermost on top.

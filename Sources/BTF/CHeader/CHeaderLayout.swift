@@ -192,54 +192,56 @@ extension CHeaderEmitter {
 }
 
 /// Counts how many times each name has been used, by name bytes (not string offsets: equal names may
-/// sit at different offsets). Open addressing over a power-of-two table; names stay in the string
-/// section.
+/// sit at different offsets). Open addressing over a power-of-two table of 16-byte slots; names stay in
+/// the string section.
 struct NameCounter {
-    private var hashes: [UInt64] = []
-    private var pointers: [UnsafeRawPointer?] = []
-    private var lengths: [Int] = []
-    private var counts: [UInt32] = []
+    private struct Slot {
+        var pointer: UnsafeRawPointer?
+        var length: UInt32
+        /// Uses so far; 0 marks an empty slot.
+        var count: UInt32
+    }
+
+    private var slots: [Slot] = []
     private var used = 0
 
     /// Adds one use of `name` and returns its number of uses so far (1 the first time).
     mutating func increment(_ name: CName) -> UInt32 {
-        if used * 2 >= hashes.count { grow() }
+        if used * 2 >= slots.count { grow() }
         let pointer = name.pointer
-        let length = name.length
-        let hash = Self.hash(pointer, length)
-        let mask = hashes.count - 1
-        var slot = Int(truncatingIfNeeded: hash) & mask
-        while counts[slot] != 0 {
-            if hashes[slot] == hash && lengths[slot] == length
-                && (length == 0 || memcmp(pointers[slot]!, pointer!, length) == 0) {
-                counts[slot] += 1
-                return counts[slot]
+        let length = UInt32(truncatingIfNeeded: name.length)
+        let mask = slots.count - 1
+        var index = Int(truncatingIfNeeded: Self.hash(pointer, name.length)) & mask
+        while slots[index].count != 0 {
+            if slots[index].length == length
+                && (length == 0 || memcmp(slots[index].pointer!, pointer!, Int(length)) == 0) {
+                slots[index].count += 1
+                return slots[index].count
             }
-            slot = (slot + 1) & mask
+            index = (index + 1) & mask
         }
-        hashes[slot] = hash
-        pointers[slot] = pointer
-        lengths[slot] = length
-        counts[slot] = 1
+        slots[index] = Slot(pointer: pointer, length: length, count: 1)
         used += 1
         return 1
     }
 
-    private mutating func grow() {
-        let capacity = max(1024, hashes.count * 2)
-        let oldHashes = hashes, oldPointers = pointers, oldLengths = lengths, oldCounts = counts
-        hashes = [UInt64](repeating: 0, count: capacity)
-        pointers = [UnsafeRawPointer?](repeating: nil, count: capacity)
-        lengths = [Int](repeating: 0, count: capacity)
-        counts = [UInt32](repeating: 0, count: capacity)
+    /// Makes room for `names` distinct names without regrowing.
+    mutating func reserve(_ names: Int) {
+        var capacity = 4096
+        while capacity < names * 2 + 2 { capacity *= 2 }
+        if capacity > slots.count { grow(to: capacity) }
+    }
+
+    private mutating func grow() { grow(to: max(4096, slots.count * 2)) }
+
+    private mutating func grow(to capacity: Int) {
+        let old = slots
+        slots = [Slot](repeating: Slot(pointer: nil, length: 0, count: 0), count: capacity)
         let mask = capacity - 1
-        for index in oldCounts.indices where oldCounts[index] != 0 {
-            var slot = Int(truncatingIfNeeded: oldHashes[index]) & mask
-            while counts[slot] != 0 { slot = (slot + 1) & mask }
-            hashes[slot] = oldHashes[index]
-            pointers[slot] = oldPointers[index]
-            lengths[slot] = oldLengths[index]
-            counts[slot] = oldCounts[index]
+        for slot in old where slot.count != 0 {
+            var index = Int(truncatingIfNeeded: Self.hash(slot.pointer, Int(slot.length))) & mask
+            while slots[index].count != 0 { index = (index + 1) & mask }
+            slots[index] = slot
         }
     }
 
