@@ -6,48 +6,6 @@ import Musl
 import Darwin
 #endif
 
-/// Raw BTF kind numbers, compared against the `info` word without building a ``BTFKind``.
-enum RawKind {
-    static let void: UInt32 = 0
-    static let int: UInt32 = 1
-    static let pointer: UInt32 = 2
-    static let array: UInt32 = 3
-    static let `struct`: UInt32 = 4
-    static let union: UInt32 = 5
-    static let `enum`: UInt32 = 6
-    static let forward: UInt32 = 7
-    static let typedef: UInt32 = 8
-    static let volatile: UInt32 = 9
-    static let const: UInt32 = 10
-    static let restrict: UInt32 = 11
-    static let function: UInt32 = 12
-    static let functionProto: UInt32 = 13
-    static let variable: UInt32 = 14
-    static let dataSection: UInt32 = 15
-    static let float: UInt32 = 16
-    static let declTag: UInt32 = 17
-    static let typeTag: UInt32 = 18
-    static let enum64: UInt32 = 19
-}
-
-/// A name as the header spells it: bytes from the string section, plus the `___N` suffix that tells
-/// apart types sharing a name (`suffix` 0: none).
-struct CName {
-    var pointer: UnsafeRawPointer?
-    var length: Int
-    var suffix: UInt32
-
-    static var empty: CName { CName(pointer: nil, length: 0, suffix: 0) }
-
-    var isEmpty: Bool { length == 0 }
-
-    /// Whether the spelled name (suffix included) equals `text`.
-    func equals(_ text: StaticString) -> Bool {
-        guard suffix == 0, length == text.utf8CodeUnitCount, let pointer else { return false }
-        return memcmp(pointer, text.utf8Start, length) == 0
-    }
-}
-
 /// Writes the C header of a graph: the ordering and emission passes of a BTF-to-C converter, with the
 /// per-type state they share.
 ///
@@ -509,7 +467,7 @@ struct CHeaderEmitter: ~Copyable {
             writer.bytes(pointer, name.length)
             return
         }
-        let digits = decimalLength(UInt64(name.suffix))
+        let digits = Self.decimalLength(UInt64(name.suffix))
         if name.length + 3 + digits <= 255 {
             writer.bytes(pointer, name.length)
             writer.literal("___")
@@ -889,15 +847,6 @@ struct CHeaderEmitter: ~Copyable {
     }
 }
 
-/// Number of decimal digits of `value`.
-@inline(__always)
-func decimalLength(_ value: UInt64) -> Int {
-    var digits = 1
-    var v = value
-    while v >= 10 { v /= 10; digits += 1 }
-    return digits
-}
-
 extension DumpWriter {
     /// The first `prefix` bytes of a literal.
     @inline(__always)
@@ -906,5 +855,58 @@ extension DumpWriter {
         reserve(n)
         memcpy(buffer + count, text.utf8Start, n)
         count += n
+    }
+}
+
+extension CHeaderEmitter {
+    /// Raw BTF kind     numbers, compared against the `info` word without building a ``BTFKind``.
+    enum RawKind {
+        static let void: UInt32 = 0
+        static let int: UInt32 = 1
+        static let pointer: UInt32 = 2
+        static let array: UInt32 = 3
+        static let `struct`: UInt32 = 4
+        static let union: UInt32 = 5
+        static let `enum`: UInt32 = 6
+        static let forward: UInt32 = 7
+        static let typedef: UInt32 = 8
+        static let volatile: UInt32 = 9
+        static let const: UInt32 = 10
+        static let restrict: UInt32 = 11
+        static let function: UInt32 = 12
+        static let functionProto: UInt32 = 13
+        static let variable: UInt32 = 14
+        static let dataSection: UInt32 = 15
+        static let float: UInt32 = 16
+        static let declTag: UInt32 = 17
+        static let typeTag: UInt32 = 18
+        static let enum64: UInt32 = 19
+    }
+
+    /// A name as the header spells it: bytes from the string section, plus the `___N` suffix that tells
+    /// apart types sharing a name (`suffix` 0: none).
+    struct CName {
+        var pointer: UnsafeRawPointer?
+        var length: Int
+        var suffix: UInt32
+
+        static var empty: CName { CName(pointer: nil, length: 0, suffix: 0) }
+
+        var isEmpty: Bool { length == 0 }
+
+        /// Whether the spelled name (suffix included) equals `text`.
+        func equals(_ text: StaticString) -> Bool {
+            guard suffix == 0, length == text.utf8CodeUnitCount, let pointer else { return false }
+            return memcmp(pointer, text.utf8Start, length) == 0
+        }
+    }
+
+    /// Number of decimal digits of `value`.
+    @inline(__always)
+    static func decimalLength(_ value: UInt64) -> Int {
+        var digits = 1
+        var v = value
+        while v >= 10 { v /= 10; digits += 1 }
+        return digits
     }
 }
