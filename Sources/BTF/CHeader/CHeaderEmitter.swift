@@ -115,10 +115,8 @@ struct CHeaderEmitter: ~Copyable {
         if let baseRecords { return UnsafeRawPointer(baseRecords[Int(id)]) }
         return UnsafeRawPointer(zeroRecord)
     }
-    @inline(__always) func info(_ id: UInt32) -> UInt32 { load(record(id), 4) }
-    @inline(__always) func kind(_ id: UInt32) -> UInt32 { (info(id) >> 24) & 0x1F }
-    @inline(__always) func nameOffset(_ id: UInt32) -> UInt32 { load(record(id), 0) }
-    @inline(__always) func sizeOrType(_ id: UInt32) -> UInt32 { load(record(id), 8) }
+    /// The raw kind of a type id.
+    @inline(__always) func kind(_ id: UInt32) -> UInt32 { (load(record(id), 4) >> 24) & 0x1F }
 
     /// Bytes of the string at `offset` (empty when out of range, which the graph's validation excludes).
     @inline(__always)
