@@ -199,7 +199,9 @@ public final class CoreRelocator {
                 let targetName = (try? target.graph.name(of: id)) ?? ""
                 log.append("CO-RE relocating [\(localType.id)] \(localType.kind.libbpfName) \(name): found target candidate [\(id)] \(kind.libbpfName) \(targetName) in [\(target.name)]")
             }
-            if !found.isEmpty { break }
+            // vmlinux candidates end the search; past it, every module adds its own (libbpf's
+            // bpf_core_find_cands loops over all module BTFs).
+            if index == 0 && !found.isEmpty { break }
         }
         candidateCache[localType.id] = found
         return found
@@ -215,14 +217,19 @@ public final class CoreRelocator {
         result.targetSpec = targetSpec
         let instruction = record.instructionOffset / 8
         if kind.isFieldBased {
-            guard case .value(let original) = try fieldValue(localSpec, kind: kind, instruction: instruction) else {
+            // One byte order for both shifts, the object's: libbpf computes them with the host's, which
+            // must be the object's (bpf_core_calc_field_relo).
+            let littleEndian = localSpec.btf.byteOrder == .little
+            guard case .value(let original) = try fieldValue(localSpec, kind: kind, instruction: instruction,
+                                                             littleEndian: littleEndian) else {
                 result.poison = true
                 return result
             }
             result.originalValue = original.value
             result.originalSize = original.size
             result.validate = original.validate
-            guard case .value(let new) = try fieldValue(targetSpec, kind: kind, instruction: instruction) else {
+            guard case .value(let new) = try fieldValue(targetSpec, kind: kind, instruction: instruction,
+                                                        littleEndian: littleEndian) else {
                 result.poison = true
                 return result
             }
@@ -267,8 +274,8 @@ public final class CoreRelocator {
     }
 
     /// libbpf's `bpf_core_calc_field_relo`.
-    func fieldValue(_ spec: CoreSpec?, kind: BTFCoreRelocationKind,
-                    instruction: UInt32) throws(CoreRelocationError) -> FieldOutcome {
+    func fieldValue(_ spec: CoreSpec?, kind: BTFCoreRelocationKind, instruction: UInt32,
+                    littleEndian: Bool) throws(CoreRelocationError) -> FieldOutcome {
         var out = FieldValue()
         if kind == .fieldExists {
             out.value = spec == nil ? 0 : 1
@@ -342,8 +349,8 @@ public final class CoreRelocator {
             out.validate = true
         case .fieldLShiftU64:
             // The shift that brings the field's top bit to bit 63 of a u64 loaded from byteOffset: it
-            // depends on the target's byte order, the object's.
-            if btf.byteOrder == .little {
+            // depends on the byte order of the machine running the program, the object's.
+            if littleEndian {
                 out.value = UInt64(64 &- (bitOffset &+ bitSize &- byteOffset &* 8))
             } else {
                 out.value = UInt64((8 &- byteSize) &* 8 &+ (bitOffset &- byteOffset &* 8))

@@ -173,7 +173,9 @@ extension CoreSpec {
         let name = root.flatMap { btf.string(at: $0.nameOffset) } ?? ""
         text += "[\(rootTypeID)] \(root?.kind.libbpfName ?? "unknown") \(name.isEmpty ? "<anon>" : name)"
         if kind.isEnumValueBased {
-            if let raw = rawIndices.first, let id = try? btf.skipModifiersAndTypedefs(rootTypeID),
+            // A candidate that did not match has no steps: libbpf's zeroed spec then names enumerator 0.
+            let raw = rawIndices.first ?? 0
+            if let id = try? btf.skipModifiersAndTypedefs(rootTypeID),
                let values = try? btf.enumerators(of: id), raw >= 0, Int(raw) < values.count {
                 let value = values[Int(raw)]
                 let valueName = btf.string(at: value.nameOffset) ?? ""
