@@ -169,3 +169,20 @@ struct BTFExtBuilder {
         return bytes + f + l + c
     }
 }
+
+// MARK: - Conveniences for CO-RE tests
+
+extension BTFBuilder {
+    mutating func typedef(_ name: String, _ target: UInt32) -> UInt32 { type(name, kind: 8, sizeOrType: target) }
+
+    /// `struct name;` (or `union name;` with `union`).
+    mutating func forward(_ name: String, union: Bool = false) -> UInt32 { type(name, kind: 7, kindFlag: union) }
+
+    mutating func const(_ target: UInt32) -> UInt32 { type(nil, kind: 10, sizeOrType: target) }
+
+    /// A struct (or union) whose members are given as (name, type, bit offset), no bitfields.
+    mutating func record(_ name: String?, union: Bool = false, size: UInt32,
+                         _ members: [(String?, UInt32, UInt32)]) -> UInt32 {
+        composite(name, union: union, size: size, members: members.map { ($0.0, $0.1, $0.2, 0) })
+    }
+}
