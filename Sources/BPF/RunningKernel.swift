@@ -61,3 +61,29 @@ public enum RunningKernel {
         }
     }
 }
+
+extension RunningKernel {
+    /// Addresses of the kernel symbols named in `names`, from `/proc/kallsyms` (zero addresses, shown to
+    /// unprivileged readers, count as unknown). Typeless `__ksym` externs resolve through this.
+    public static func symbolAddresses(_ names: Set<String>) -> [String: UInt64] {
+        guard !names.isEmpty, let storage = try? ByteStorage(contentsOf: "/proc/kallsyms") else { return [:] }
+        let view = storage.view(order: .little)
+        guard let bytes = view.bytes(0, view.count) else { return [:] }
+        return parseSymbolAddresses(bytes, names)
+    }
+
+    /// `ADDRESS TYPE NAME [MODULE]` lines; the first address of each wanted name wins, as libbpf keeps it.
+    static func parseSymbolAddresses(_ bytes: [UInt8], _ names: Set<String>) -> [String: UInt64] {
+        var found: [String: UInt64] = [:]
+        for line in bytes.split(separator: UInt8(ascii: "\n")) {
+            let fields = line.split(separator: UInt8(ascii: " "), maxSplits: 3)
+            guard fields.count >= 3 else { continue }
+            var name = String(decoding: fields[2], as: UTF8.self)
+            if let tab = name.firstIndex(of: "\t") { name = String(name[..<tab]) }
+            guard names.contains(name), found[name] == nil,
+                  let address = UInt64(String(decoding: fields[0], as: UTF8.self), radix: 16), address != 0 else { continue }
+            found[name] = address
+        }
+        return found
+    }
+}

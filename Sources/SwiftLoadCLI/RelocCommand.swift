@@ -83,6 +83,11 @@ struct RelocCommand: ParsableCommand {
             return false
         }
         if source.kernelConfig == nil, readsConfig { source.kernelConfig = try? RunningKernel.config() }
+        let typeless = Set(spec.externs.compactMap { extern -> String? in
+            if case .ksym(typed: false) = extern.kind { return extern.name }
+            return nil
+        })
+        if !typeless.isEmpty { source.symbolAddresses = RunningKernel.symbolAddresses(typeless) }
         return source
     }
 

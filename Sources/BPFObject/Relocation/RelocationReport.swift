@@ -249,7 +249,16 @@ extension ObjectSpec {
                 entry.details = [("btf_id", id.map { .number(Int64($0)) } ?? .text("resolved at load"))]
                 entry.log = [prefix + "ksym '\(name)': BTF VAR id \(id.map(String.init) ?? "resolved at load") (BPF_PSEUDO_BTF_ID)"]
             } else {
-                let address = externValues.symbolAddresses?[name]
+                var address = externValues.symbolAddresses?[name]
+                if address == nil, externValues.symbolAddresses != nil {
+                    // The kernel's symbols were read and this one is not among them.
+                    if extern.isWeak {
+                        address = 0
+                    } else {
+                        entry.status = .failed
+                        entry.error = "ksym '\(name)' is not in the kernel's symbol table (/proc/kallsyms)"
+                    }
+                }
                 entry.newValue = address.map { Int64(bitPattern: $0) }
                 entry.details = [("address", address.map { .text("0x" + String($0, radix: 16)) } ?? .text("resolved at load"))]
                 entry.log = [prefix + "ksym '\(name)' (typeless): address \(address.map { "0x" + String($0, radix: 16) } ?? "resolved at load")"]
@@ -276,6 +285,8 @@ extension ObjectSpec {
 
     private func kconfigValue(_ name: String, _ type: KconfigValueType, _ source: ExternValueSource) -> String? {
         if name == "LINUX_KERNEL_VERSION", let version = source.kernelVersion { return String(version) }
+        // LINUX_* values come from the running kernel (version, feature probes), never from a .config.
+        if name.hasPrefix("LINUX_") { return nil }
         guard let config = source.kernelConfig else { return nil }
         return config.value(of: name, as: type)?.description ?? "0 (not set)"
     }
