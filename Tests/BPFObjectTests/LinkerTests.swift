@@ -587,45 +587,13 @@ import TestSupport
 
 /// `Tests/Oracles/libbpf_linked.c`, compiled once against the system libbpf.
 enum LinkOracle {
-    struct Unavailable: Error, CustomStringConvertible {
-        var isMissingTool: Bool
-        var description: String
-    }
-
-    private static let build: Result<String, Unavailable> = compile()
+    private static let build = CHarness(label: "libbpf link oracle", source: "libbpf_linked.c",
+                                        linkFlags: ["-lbpf", "-lelf", "-lz"], requirements: [CHarness.libbpfHeaders])
 
     /// The compiled oracle; skips the test when a compiler or libbpf is missing (fails under
     /// `SWIFT_LOAD_REQUIRE_KERNEL=1`), fails it when the harness does not compile.
     static func executable(sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
-        switch build {
-        case .success(let path):
-            return path
-        case .failure(let failure):
-            if failure.isMissingTool { try require(false, failure.description, sourceLocation: sourceLocation) }
-            Issue.record("libbpf link oracle: \(failure)", sourceLocation: sourceLocation)
-            throw failure
-        }
-    }
-
-    private static func compile() -> Result<String, Unavailable> {
-        guard let cc = Tool.path("cc") ?? Tool.path("gcc") ?? Tool.path("clang") else {
-            return .failure(Unavailable(isMissingTool: true, description: "no C compiler for the libbpf oracle"))
-        }
-        guard FileManager.default.fileExists(atPath: "/usr/include/bpf/libbpf.h") else {
-            return .failure(Unavailable(isMissingTool: true, description: "libbpf headers missing (install libbpf-dev)"))
-        }
-        let source = TestPaths.root + "/Tests/Oracles/libbpf_linked.c"
-        let output = NSTemporaryDirectory() + "/swift-load-libbpf-linked-\(getpid())-\(UUID().uuidString)"
-        do {
-            let result = try Tool.run(cc, ["-O1", "-Wall", "-o", output, source, "-lbpf", "-lelf", "-lz"])
-            guard result.status == 0 else {
-                let missingLibrary = result.stderr.contains("cannot find -lbpf")
-                return .failure(Unavailable(isMissingTool: missingLibrary, description: "\(cc) failed: \(result.stderr)"))
-            }
-        } catch {
-            return .failure(Unavailable(isMissingTool: false, description: "cannot run \(cc): \(error)"))
-        }
-        return .success(output)
+        try build.executable(sourceLocation: sourceLocation)
     }
 
     struct Program {
@@ -645,7 +613,7 @@ enum LinkOracle {
             guard fields.count == 5, !programs.isEmpty,
                   let code = UInt8(fields[0]), let dst = UInt8(fields[1]), let src = UInt8(fields[2]),
                   let offset = Int16(fields[3]), let imm = Int32(fields[4]) else {
-                throw Unavailable(isMissingTool: false, description: "unexpected oracle line: \(line)")
+                throw CHarness.Unavailable(isMissingTool: false, reason: "unexpected oracle line: \(line)")
             }
             programs[programs.count - 1].instructions.append(
                 Instruction(opcode: Opcode(code), dst: dst, src: src, offset: offset, imm: imm))

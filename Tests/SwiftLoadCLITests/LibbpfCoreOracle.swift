@@ -20,63 +20,19 @@ enum LibbpfCoreOracle {
     ]
 
     /// The compiled oracle, built on first use; Swift initializes a static `let` once, thread-safely.
-    private static let build: Result<String, LibbpfOracle.Unavailable> = compile()
+    private static let build = CHarness(
+        label: "libbpf CO-RE oracle", source: "libbpf_core.c", linkFlags: ["-l:libbpf.a", "-lelf", "-lz"],
+        requirements: [
+            CHarness.libbpfHeaders,
+            .init(anyOf: ["/usr/include/gelf.h"], "libelf headers missing (/usr/include/gelf.h; install libelf-dev)"),
+            .init(anyOf: archiveCandidates, "static libbpf.a missing (install libbpf-dev): the CO-RE oracle needs its internal symbols"),
+        ])
 
     /// The path of the compiled oracle. Skips the calling test when `cc`, libbpf's headers or static
     /// library, or libelf's headers are missing (fails instead under `SWIFT_LOAD_REQUIRE_KERNEL=1`); fails
     /// it when the harness does not compile.
     static func executable(sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
-        switch build {
-        case .success(let path):
-            return path
-        case .failure(let failure) where failure.isMissingTool:
-            try require(false, failure.reason, sourceLocation: sourceLocation)
-            throw failure
-        case .failure(let failure):
-            Issue.record("libbpf CO-RE oracle: \(failure.reason)", sourceLocation: sourceLocation)
-            throw failure
-        }
-    }
-
-    private static func compile() -> Result<String, LibbpfOracle.Unavailable> {
-        typealias Unavailable = LibbpfOracle.Unavailable
-        guard let cc = Tool.path("cc") ?? Tool.path("gcc") ?? Tool.path("clang") else {
-            return .failure(Unavailable(isMissingTool: true, reason: "no C compiler (cc) to build the libbpf CO-RE oracle"))
-        }
-        guard FileManager.default.fileExists(atPath: "/usr/include/bpf/libbpf.h") else {
-            return .failure(Unavailable(isMissingTool: true,
-                                        reason: "libbpf headers missing (/usr/include/bpf/libbpf.h; install libbpf-dev)"))
-        }
-        guard FileManager.default.fileExists(atPath: "/usr/include/gelf.h") else {
-            return .failure(Unavailable(isMissingTool: true, reason: "libelf headers missing (/usr/include/gelf.h; install libelf-dev)"))
-        }
-        guard archiveCandidates.contains(where: { FileManager.default.fileExists(atPath: $0) }) else {
-            return .failure(Unavailable(isMissingTool: true,
-                                        reason: "static libbpf.a missing (install libbpf-dev): the CO-RE oracle needs its internal symbols"))
-        }
-        guard FileManager.default.fileExists(atPath: sourcePath) else {
-            return .failure(Unavailable(isMissingTool: false, reason: "oracle source missing at \(sourcePath)"))
-        }
-        let directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("swift-load-libbpf-core-oracle-\(getpid())-\(UUID().uuidString)")
-        do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        } catch {
-            return .failure(Unavailable(isMissingTool: false, reason: "cannot create \(directory.path): \(error)"))
-        }
-        let output = directory.appendingPathComponent("libbpf_core").path
-        let result: Tool.Output
-        do {
-            result = try Tool.run(cc, ["-O1", "-Wall", "-o", output, sourcePath, "-l:libbpf.a", "-lelf", "-lz"])
-        } catch {
-            return .failure(Unavailable(isMissingTool: false, reason: "cannot run \(cc): \(error)"))
-        }
-        guard result.status == 0 else {
-            let missing = result.stderr.contains("cannot find -l")
-            return .failure(Unavailable(isMissingTool: missing,
-                                        reason: "compiling \(sourcePath) failed (\(result.status)):\n\(result.stderr)"))
-        }
-        return .success(output)
+        try build.executable(sourceLocation: sourceLocation)
     }
 
     /// What the oracle says about one object and target.
@@ -109,7 +65,7 @@ enum LibbpfCoreOracle {
         case 2:
             return .refused(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))
         default:
-            let failure = LibbpfOracle.Unavailable(
+            let failure = CHarness.Unavailable(
                 isMissingTool: false, reason: "oracle exited \(result.status) on \(object) / \(target): \(result.stderr)")
             Issue.record("libbpf CO-RE oracle: \(failure.reason)", sourceLocation: sourceLocation)
             throw failure

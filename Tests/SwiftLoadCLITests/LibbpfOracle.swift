@@ -11,37 +11,6 @@ enum LibbpfOracle {
     /// Where the oracle's C source lives.
     static var sourcePath: String { TestPaths.root + "/Tests/Oracles/libbpf_inspect.c" }
 
-    /// Why the oracle cannot be used: a missing tool (skip, or fail under `SWIFT_LOAD_REQUIRE_KERNEL=1`)
-    /// or a harness that does not compile although everything is installed (always a failure).
-    struct Unavailable: Error, Sendable, CustomStringConvertible {
-        /// Whether something the machine lacks is the cause (as opposed to a broken harness).
-        var isMissingTool: Bool
-        /// What went wrong.
-        var reason: String
-        /// The reason.
-        var description: String { reason }
-    }
-
-    /// The compiled oracle, built on first use; Swift initializes a static `let` once, thread-safely, so
-    /// parallel tests share one build.
-    private static let build: Result<String, Unavailable> = compile()
-
-    /// The path of the compiled oracle. Skips the calling test when `cc`, libbpf's headers or its library
-    /// are missing (fails instead under `SWIFT_LOAD_REQUIRE_KERNEL=1`); fails it when the harness does not
-    /// compile.
-    static func executable(sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
-        switch build {
-        case .success(let path):
-            return path
-        case .failure(let failure) where failure.isMissingTool:
-            try require(false, failure.reason, sourceLocation: sourceLocation)
-            throw failure
-        case .failure(let failure):
-            Issue.record("libbpf oracle: \(failure.reason)", sourceLocation: sourceLocation)
-            throw failure
-        }
-    }
-
     /// The library files a `-lbpf` link can use, in Debian's multiarch and the usual directories.
     private static let libraryCandidates = [
         "/usr/lib/x86_64-linux-gnu/libbpf.so", "/usr/lib/aarch64-linux-gnu/libbpf.so",
@@ -49,41 +18,18 @@ enum LibbpfOracle {
         "/usr/local/lib64/libbpf.so",
     ]
 
-    private static func compile() -> Result<String, Unavailable> {
-        guard let cc = Tool.path("cc") ?? Tool.path("gcc") ?? Tool.path("clang") else {
-            return .failure(Unavailable(isMissingTool: true, reason: "no C compiler (cc) to build the libbpf oracle"))
-        }
-        guard FileManager.default.fileExists(atPath: "/usr/include/bpf/libbpf.h") else {
-            return .failure(Unavailable(isMissingTool: true,
-                                        reason: "libbpf headers missing (/usr/include/bpf/libbpf.h; install libbpf-dev)"))
-        }
-        guard libraryCandidates.contains(where: { FileManager.default.fileExists(atPath: $0) }) else {
-            return .failure(Unavailable(isMissingTool: true, reason: "libbpf.so missing (install libbpf-dev)"))
-        }
-        guard FileManager.default.fileExists(atPath: sourcePath) else {
-            return .failure(Unavailable(isMissingTool: false, reason: "oracle source missing at \(sourcePath)"))
-        }
-        let directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("swift-load-libbpf-oracle-\(getpid())-\(UUID().uuidString)")
-        do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        } catch {
-            return .failure(Unavailable(isMissingTool: false, reason: "cannot create \(directory.path): \(error)"))
-        }
-        let output = directory.appendingPathComponent("libbpf_inspect").path
-        let result: Tool.Output
-        do {
-            result = try Tool.run(cc, ["-O1", "-Wall", "-o", output, sourcePath, "-lbpf", "-lelf", "-lz"])
-        } catch {
-            return .failure(Unavailable(isMissingTool: false, reason: "cannot run \(cc): \(error)"))
-        }
-        guard result.status == 0 else {
-            // A missing libelf/zlib development link is a missing tool; anything else is our bug.
-            let missing = result.stderr.contains("cannot find -l")
-            return .failure(Unavailable(isMissingTool: missing,
-                                        reason: "compiling \(sourcePath) failed (\(result.status)):\n\(result.stderr)"))
-        }
-        return .success(output)
+    /// The compiled oracle, built on first use; Swift initializes a static `let` once, thread-safely, so
+    /// parallel tests share one build.
+    private static let build = CHarness(
+        label: "libbpf oracle", source: "libbpf_inspect.c", linkFlags: ["-lbpf", "-lelf", "-lz"],
+        requirements: [CHarness.libbpfHeaders,
+                       .init(anyOf: libraryCandidates, "libbpf.so missing (install libbpf-dev)")])
+
+    /// The path of the compiled oracle. Skips the calling test when `cc`, libbpf's headers or its library
+    /// are missing (fails instead under `SWIFT_LOAD_REQUIRE_KERNEL=1`); fails it when the harness does not
+    /// compile.
+    static func executable(sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+        try build.executable(sourceLocation: sourceLocation)
     }
 
     /// What the oracle says about one object.
@@ -111,7 +57,7 @@ enum LibbpfOracle {
         case 2:
             return .refused(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))
         default:
-            let failure = Unavailable(isMissingTool: false,
+            let failure = CHarness.Unavailable(isMissingTool: false,
                                       reason: "oracle exited \(result.status) on \(object): \(result.stderr)")
             Issue.record("libbpf oracle: \(failure.reason)", sourceLocation: sourceLocation)
             throw failure
