@@ -1,11 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Layout facts the header needs to reproduce a struct exactly: alignments, sizes, whether a struct is
 /// packed, and the explicit padding that closes gaps the compiler would lay out differently.
 extension CHeaderEmitter {
@@ -188,86 +180,5 @@ extension CHeaderEmitter {
         }
         writer.signedDecimal(Int64(bits))
         writer.byte(0x3B)
-    }
-}
-
-extension CHeaderEmitter {
-    /// Counts how many times each name has been used, by name bytes (not string offsets: equal names may
-    /// sit at different offsets). Open addressing over a power-of-two table of 16-byte slots; names stay in
-    /// the string section.
-    struct NameCounter {
-        private struct Slot {
-            var pointer: UnsafeRawPointer?
-            var length: UInt32
-            /// Uses so far; 0 marks an empty slot.
-            var count: UInt32
-        }
-
-        private var slots: [Slot] = []
-        private var used = 0
-
-        /// Adds one use of `name` and returns its number of uses so far (1 the first time).
-        mutating func increment(_ name: CName) -> UInt32 {
-            if used * 2 >= slots.count { grow() }
-            let pointer = name.pointer
-            let length = UInt32(truncatingIfNeeded: name.length)
-            let mask = slots.count - 1
-            var index = Int(truncatingIfNeeded: Self.hash(pointer, name.length)) & mask
-            while slots[index].count != 0 {
-                if slots[index].length == length
-                    && (length == 0 || memcmp(slots[index].pointer!, pointer!, Int(length)) == 0) {
-                    slots[index].count += 1
-                    return slots[index].count
-                }
-                index = (index + 1) & mask
-            }
-            slots[index] = Slot(pointer: pointer, length: length, count: 1)
-            used += 1
-            return 1
-        }
-
-        /// Makes room for `names` distinct names without regrowing.
-        mutating func reserve(_ names: Int) {
-            var capacity = 4096
-            while capacity < names * 2 + 2 { capacity *= 2 }
-            if capacity > slots.count { grow(to: capacity) }
-        }
-
-        private mutating func grow() { grow(to: max(4096, slots.count * 2)) }
-
-        private mutating func grow(to capacity: Int) {
-            let old = slots
-            slots = [Slot](repeating: Slot(pointer: nil, length: 0, count: 0), count: capacity)
-            let mask = capacity - 1
-            for slot in old where slot.count != 0 {
-                var index = Int(truncatingIfNeeded: Self.hash(slot.pointer, Int(slot.length))) & mask
-                while slots[index].count != 0 { index = (index + 1) & mask }
-                slots[index] = slot
-            }
-        }
-
-        /// A 64-bit hash of the bytes, eight at a time.
-        @inline(__always)
-        static func hash(_ pointer: UnsafeRawPointer?, _ length: Int) -> UInt64 {
-            guard let pointer else { return 0x9E37_79B9_7F4A_7C15 }
-            var h: UInt64 = 0xCBF2_9CE4_8422_2325 ^ UInt64(truncatingIfNeeded: length)
-            var i = 0
-            while i + 8 <= length {
-                let w = pointer.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-                h = (h ^ w) &* 0x9E37_79B9_7F4A_7C15
-                h ^= h >> 29
-                i += 8
-            }
-            var tail: UInt64 = 0
-            var shift: UInt64 = 0
-            while i < length {
-                tail |= UInt64(pointer.load(fromByteOffset: i, as: UInt8.self)) << shift
-                shift += 8
-                i += 1
-            }
-            h = (h ^ tail) &* 0xBF58_476D_1CE4_E5B9
-            h ^= h >> 31
-            return h
-        }
     }
 }
