@@ -26,23 +26,10 @@ public enum RunningKernel {
     }
 
     private static let configResult: Result<KernelConfig, ConfigUnavailable> = {
+        let paths = ["/proc/config.gz"] + (release.map { ["/boot/config-" + $0] } ?? [])
         var tried: [String] = []
-        if let storage = try? ByteStorage(contentsOf: "/proc/config.gz") {
-            let view = storage.view(order: .little)
-            if let bytes = view.bytes(0, view.count), let text = try? Inflate.gunzip(bytes) {
-                return .success(KernelConfig(parsing: String(decoding: text, as: UTF8.self)))
-            }
-            tried.append("/proc/config.gz (unreadable)")
-        } else {
-            tried.append("/proc/config.gz")
-        }
-        if let release {
-            let path = "/boot/config-" + release
-            if let storage = try? ByteStorage(contentsOf: path) {
-                let view = storage.view(order: .little)
-                return .success(KernelConfig(parsing: String(decoding: view.bytes(0, view.count) ?? [], as: UTF8.self)))
-            }
-            tried.append(path)
+        for path in paths {
+            do { return .success(try KernelConfig(contentsOf: path)) } catch { tried.append("\(error)") }
         }
         return .failure(ConfigUnavailable(tried: tried))
     }()
@@ -53,11 +40,11 @@ public enum RunningKernel {
 
     /// No kernel configuration could be read.
     public struct ConfigUnavailable: Error, Sendable, CustomStringConvertible {
-        /// The files looked at.
+        /// Each file looked at, with why it could not be used.
         public var tried: [String]
         /// One line.
         public var description: String {
-            "no kernel configuration found (tried \(tried.joined(separator: ", ")); the kernel needs CONFIG_IKCONFIG_PROC, or pass --kconfig FILE)"
+            "no kernel configuration found (\(tried.joined(separator: "; "))); the kernel needs CONFIG_IKCONFIG_PROC, or pass --kconfig FILE"
         }
     }
 }

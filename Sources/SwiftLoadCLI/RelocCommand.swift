@@ -2,7 +2,6 @@ import ArgumentParser
 import BPF
 import BPFObject
 import BTF
-import ByteParsing
 
 /// `swift-load reloc OBJ [--btf PATH] [--kconfig FILE] [--json]`: every relocation the loader would apply,
 /// and what it would write, without privileges and without loading anything.
@@ -24,7 +23,7 @@ struct RelocCommand: ParsableCommand {
     @Option(name: .customLong("btf"), help: ArgumentHelp("Target BTF: a raw BTF file or an ELF object with .BTF (default: the running kernel's).", valueName: "PATH"))
     var btfPath: String?
 
-    @Option(name: .customLong("kconfig"), help: ArgumentHelp("A kernel .config to resolve __kconfig externs from (default with the running kernel: /proc/config.gz or /boot/config-$(uname -r)).", valueName: "FILE"))
+    @Option(name: .customLong("kconfig"), help: ArgumentHelp("A kernel .config (plain or gzip) to resolve __kconfig externs from (default with the running kernel: /proc/config.gz or /boot/config-$(uname -r)).", valueName: "FILE"))
     var kconfigPath: String?
 
     @Flag(help: "Print JSON.")
@@ -55,12 +54,8 @@ struct RelocCommand: ParsableCommand {
     func externValues(target: TargetBTF?, spec: ObjectSpec) throws -> ExternValueSource {
         var source = ExternValueSource()
         if let kconfigPath {
-            do {
-                let storage = try ByteStorage(contentsOf: kconfigPath)
-                let view = storage.view(order: .little)
-                source.kernelConfig = KernelConfig(parsing: String(decoding: view.bytes(0, view.count) ?? [], as: UTF8.self))
-            } catch {
-                reportError("\(kconfigPath): \(error)")
+            do { source.kernelConfig = try KernelConfig(contentsOf: kconfigPath) } catch {
+                reportError("\(error)")
                 throw ExitCode.failure
             }
         }

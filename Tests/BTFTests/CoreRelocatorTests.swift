@@ -85,7 +85,7 @@ extension CoreRelocator {
 
         let fresh = try relocator(l, t)
         let result = try fresh.run(fooV1, "0:0", .fieldByteOffset)
-        #expect(result.log == [
+        #expect(result.searchLog + result.log == [
             "CO-RE relocating [2] struct foo___v1: found target candidate [2] struct foo in [vmlinux]",
             "CO-RE relocating [2] struct foo___v1: found target candidate [3] struct foo___v2 in [vmlinux]",
             "<byte_off> [2] struct foo___v1.a (0:0 @ offset 0)",
@@ -667,7 +667,7 @@ extension CoreRelocator {
         _ = t.enumeration("e", values: [("X", 5), ("Y", 6)])
         let result = try relocator(l, t).run(e, "1", .enumValueExists)
         #expect(result.newValue == 0)
-        #expect(result.log == [
+        #expect(result.searchLog + result.log == [
             "CO-RE relocating [1] enum e: found target candidate [1] enum e in [vmlinux]",
             "<enumval_exists> [1] enum e::B = 2",
             "non-matching candidate #0 <enumval_exists> [1] enum e::X = 5",
@@ -760,13 +760,14 @@ extension CoreRelocator {
         _ = t.record("s", size: 12, [("x", int, 0), ("a", int, 32), ("b", int, 64)])
         let r = try relocator(l, t)
         let first = try r.run(s, "0:1", .fieldByteOffset)
-        #expect(first.log == [
+        #expect(first.searchLog + first.log == [
             "CO-RE relocating [2] struct s: found target candidate [3] struct s in [vmlinux]",
             "<byte_off> [2] struct s.b (0:1 @ offset 4)",
             "matching candidate #0 <byte_off> [3] struct s.b (0:2 @ offset 8)",
         ])
         // The candidate search is logged once per local type.
         let second = try r.run(s, "0:0", .fieldByteSize)
+        #expect(second.searchLog.isEmpty)
         #expect(second.log == [
             "<byte_sz> [2] struct s.a (0:0 @ offset 0)",
             "matching candidate #0 <byte_sz> [3] struct s.a (0:1 @ offset 4)",

@@ -1,3 +1,5 @@
+import ByteParsing
+
 /// A kernel configuration (`.config` text: `/proc/config.gz` decompressed, `/boot/config-$(uname -r)`):
 /// the `CONFIG_*` values `__kconfig` externs read.
 public struct KernelConfig: Sendable {
@@ -21,6 +23,28 @@ public struct KernelConfig: Sendable {
             }
         }
         self.values = values
+    }
+
+    /// Reads a `.config` file, plain or gzip-compressed (`/proc/config.gz`).
+    /// - Throws: a one-line reason naming the file when it cannot be read or decompressed.
+    public init(contentsOf path: String) throws(KernelConfigReadError) {
+        let bytes: [UInt8]
+        do {
+            let storage = try ByteStorage(contentsOf: path, maximumSize: Inflate.defaultOutputLimit)
+            let view = storage.view(order: .little)
+            bytes = view.bytes(0, view.count) ?? []
+        } catch {
+            throw KernelConfigReadError(description: "\(path): \(error.reason)")
+        }
+        guard bytes.starts(with: [0x1f, 0x8b]) else {
+            self.init(parsing: String(decoding: bytes, as: UTF8.self))
+            return
+        }
+        do {
+            self.init(parsing: String(decoding: try Inflate.gunzip(bytes), as: UTF8.self))
+        } catch {
+            throw KernelConfigReadError(description: "\(path): \(error)")
+        }
     }
 
     /// The value of an extern of the given type, as libbpf would store it, or `nil` when the option is
@@ -72,4 +96,10 @@ public enum KconfigValue: Sendable, Hashable, CustomStringConvertible {
         case .string(let value): "\"\(value)\""
         }
     }
+}
+
+/// A kernel configuration file that cannot be read.
+public struct KernelConfigReadError: Error, Sendable, CustomStringConvertible {
+    /// `path: reason`.
+    public var description: String
 }

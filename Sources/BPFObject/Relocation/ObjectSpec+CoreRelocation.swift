@@ -35,23 +35,19 @@ extension ObjectSpec {
 
         var outcomes: [(key: (Int, Int), outcome: CoreRelocationOutcome)] = []
         for item in work {
-            var function = item.function < programCount ? programs[item.function].function
-                                                        : subprograms[item.function - programCount]
-            let outcome = relocate(&function, record: item.record, relocator: relocator, btf: btf)
-            if item.function < programCount {
-                programs[item.function].function = function
-            } else {
-                subprograms[item.function - programCount] = function
-            }
-            outcomes.append(((item.function, function.coreRelocations[item.record].slot), outcome))
+            // Patched in place: a copy of the function per relocation would copy its instructions each time.
+            let outcome = item.function < programCount
+                ? Self.relocate(&programs[item.function].function, record: item.record, relocator: relocator)
+                : Self.relocate(&subprograms[item.function - programCount], record: item.record, relocator: relocator)
+            outcomes.append(((item.function, outcome.record.slot), outcome))
         }
         outcomes.sort { $0.key < $1.key }
         return outcomes.map(\.outcome)
     }
 
     /// Decides and patches one record of `function`.
-    private func relocate(_ function: inout FunctionSpec, record index: Int, relocator: CoreRelocator,
-                          btf: TypeGraph) -> CoreRelocationOutcome {
+    private static func relocate(_ function: inout FunctionSpec, record index: Int,
+                                 relocator: CoreRelocator) -> CoreRelocationOutcome {
         let record = function.coreRelocations[index]
         let prefix = "prog '\(function.name)': relo #\(record.recordIndex): "
         var outcome = CoreRelocationOutcome(function: function.name, section: function.sectionName, record: record,
@@ -65,17 +61,15 @@ extension ObjectSpec {
         guard record.slot >= 0, record.slot < function.instructions.count else {
             return fail(CoreRelocationError(.instructionMismatch, "insn #\(record.slot) is outside the function"))
         }
-        let oldValue = Self.currentValue(function.instructions, record.slot)
-        outcome.oldValue = oldValue
+        outcome.oldValue = currentValue(function.instructions, record.slot)
         let result: CoreRelocationResult
         do {
-            result = try relocator.relocate(record.record, accessString: record.accessString,
-                                            program: function.name, index: record.recordIndex)
+            result = try relocator.relocate(record.record, accessString: record.accessString)
         } catch {
             return fail(error)
         }
         outcome.result = result
-        outcome.log = result.log.map { $0.hasPrefix("CO-RE relocating") ? $0 : prefix + $0 }
+        outcome.log = result.searchLog + result.log.map { prefix + $0 }
         do {
             switch try CoreInstructionPatcher.apply(result, to: &function.instructions, at: record.slot) {
             case .patched(let patch):
@@ -88,7 +82,6 @@ extension ObjectSpec {
             case .poisoned(let reason, let log):
                 outcome.status = .poisoned
                 outcome.reason = reason ?? "no matching target for <\(record.kindName)> \(result.localSpec.description)"
-                outcome.oldValue = oldValue
                 outcome.log += log.map { prefix + $0 }
             }
         } catch {

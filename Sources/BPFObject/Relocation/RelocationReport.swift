@@ -112,6 +112,7 @@ extension ObjectSpec {
             }
         }
 
+        let outcomesByFunction = Dictionary(grouping: coreOutcomes) { "\($0.section)/\($0.function)" }
         var entries: [RelocationEntry] = []
         for function in functions {
             var local: [RelocationEntry] = []
@@ -119,7 +120,7 @@ extension ObjectSpec {
                 local.append(entry(for: relocation, in: function, linked: linked, externValues: externValues))
             }
             local += unrelocatedCalls(in: function, linked: linked)
-            for outcome in coreOutcomes where outcome.function == function.name && outcome.section == function.sectionName {
+            for outcome in outcomesByFunction["\(function.sectionName)/\(function.name)"] ?? [] {
                 local.append(Self.entry(for: outcome))
             }
             if let coreFailure {
@@ -158,61 +159,64 @@ extension ObjectSpec {
             isImmediate64: isImmediate64, details: details, error: outcome.reason, log: outcome.log)
     }
 
-    private func linkedPositions(function: FunctionSpec, slot: Int, linked: [LinkedProgram]) -> [RelocationDetail.LinkedPosition] {
+    /// Where `function` sits in a linked program, if the program holds it.
+    private static func placement(of function: FunctionSpec, in program: LinkedProgram) -> LinkedFunction? {
+        program.functions.first { $0.name == function.name && $0.sectionName == function.sectionName }
+    }
+
+    /// A call or callback at `slot` of `function`, with its rewritten imm in every linked program holding it.
+    private static func callEntry(_ function: FunctionSpec, slot: Int, kind: String, callee: String?, symbol: String?,
+                                  linked: [LinkedProgram]) -> RelocationEntry {
         var positions: [RelocationDetail.LinkedPosition] = []
         for program in linked {
-            guard let placed = program.functions.first(where: {
-                $0.name == function.name && $0.sectionName == function.sectionName
-            }) else { continue }
+            guard let placed = placement(of: function, in: program), placed.startSlot + slot < program.instructions.count else {
+                continue
+            }
             let final = placed.startSlot + slot
-            guard final < program.instructions.count else { continue }
             positions.append(.init(program: program.name, instruction: final, imm: Int64(program.instructions[final].imm)))
         }
-        return positions
+        let original = function.instructions[slot].imm
+        var log = positions.map {
+            "prog '\($0.program)': insn #\($0.instruction) (\(function.name)+\(slot)): \(kind) to '\(callee ?? "?")', imm \(original) -> \($0.imm)"
+        }
+        if positions.isEmpty {
+            log = ["prog '\(function.name)': insn #\(slot): \(kind) to '\(callee ?? "?")' is in no linked program"]
+        }
+        return RelocationEntry(
+            function: function.name, section: function.sectionName, slot: slot, kind: kind, local: symbol,
+            target: callee, status: .patched, oldValue: Int64(original), newValue: positions.first?.imm,
+            isImmediate64: false, details: [("linked", .linked(positions))], error: nil, log: log)
     }
 
     private func entry(for relocation: RelocationSpec, in function: FunctionSpec, linked: [LinkedProgram],
                        externValues: ExternValueSource) -> RelocationEntry {
         let instruction = function.instructions[relocation.slot]
         let prefix = "prog '\(function.name)': insn #\(relocation.slot): "
+        // `old` is the field the loader writes: the instruction's imm, or the whole 64-bit immediate where
+        // the loader replaces both halves (map fds, ksyms).
         var entry = RelocationEntry(
             function: function.name, section: function.sectionName, slot: relocation.slot, kind: relocation.kindName,
             local: relocation.symbol, target: nil, status: .patched, oldValue: Int64(instruction.imm), newValue: nil,
             isImmediate64: false, details: [], error: nil, log: [])
-        if let value = function.instructions.loadImm64Value(at: relocation.slot) {
-            entry.oldValue = Int64(bitPattern: value)
-            entry.isImmediate64 = true
-        }
         switch relocation.target {
         case .map(let name):
+            entry.useImmediate64(of: function.instructions, at: relocation.slot)
             entry.target = name
             entry.details = [("map", .text(name))]
             entry.log = [prefix + "map '\(name)': ld_imm64 becomes the map's fd (BPF_PSEUDO_MAP_FD), set at load"]
         case .globalData(let map, let addend, let variable):
             entry.target = variable ?? "\(map)+\(addend)"
             entry.newValue = addend
-            entry.isImmediate64 = false
-            entry.oldValue = Int64(instruction.imm)
             let section = maps.first { $0.name == map }.map { sectionName(of: $0) } ?? map
             entry.details = [("map", .text(map)), ("section", .text(section)), ("offset", .number(addend))]
             if let variable { entry.details.append(("variable", .text(variable))) }
             entry.log = [prefix + "global data \(section)+\(addend)\(variable.map { " (\($0))" } ?? ""): map '\(map)' value at offset \(addend) (BPF_PSEUDO_MAP_VALUE)"]
         case .call(_, _, let callee), .callback(_, _, let callee):
-            let positions = linkedPositions(function: function, slot: relocation.slot, linked: linked)
-            entry.target = callee
-            entry.isImmediate64 = false
-            entry.oldValue = Int64(instruction.imm)
-            entry.newValue = positions.first?.imm
-            entry.details = [("linked", .linked(positions))]
-            let kind = relocation.kindName
-            entry.log = positions.map {
-                "prog '\($0.program)': insn #\($0.instruction) (\(function.name)+\(relocation.slot)): \(kind) to '\(callee ?? "?")', imm \(instruction.imm) -> \($0.imm)"
-            }
-            if positions.isEmpty {
-                entry.log = [prefix + "\(kind) to '\(callee ?? "?")' is in no linked program"]
-            }
+            return Self.callEntry(function, slot: relocation.slot, kind: relocation.kindName, callee: callee,
+                                  symbol: relocation.symbol, linked: linked)
         case .externVariable(let name), .kfunc(let name):
-            externEntry(&entry, name: name, instruction: instruction, prefix: prefix, externValues: externValues)
+            externEntry(&entry, name: name, instructions: function.instructions, slot: relocation.slot, prefix: prefix,
+                        externValues: externValues)
         }
         return entry
     }
@@ -222,8 +226,8 @@ extension ObjectSpec {
         return map.name
     }
 
-    private func externEntry(_ entry: inout RelocationEntry, name: String, instruction: Instruction, prefix: String,
-                             externValues: ExternValueSource) {
+    private func externEntry(_ entry: inout RelocationEntry, name: String, instructions: [Instruction], slot: Int,
+                             prefix: String, externValues: ExternValueSource) {
         entry.target = name
         guard let extern = externs.first(where: { $0.name == name }) else {
             entry.status = .failed
@@ -234,8 +238,6 @@ extension ObjectSpec {
         switch extern.kind {
         case .kconfig(let offset, _, let valueType):
             entry.kind = "kconfig"
-            entry.isImmediate64 = false
-            entry.oldValue = Int64(instruction.imm)
             entry.newValue = Int64(offset)
             entry.details = [("map_offset", .number(Int64(offset)))]
             let value = kconfigValue(name, valueType, externValues)
@@ -243,6 +245,7 @@ extension ObjectSpec {
             entry.log = [prefix + "kconfig '\(name)': .kconfig map value at offset \(offset) = \(value ?? "resolved at load")"]
         case .ksym(let typed):
             entry.kind = "ksym"
+            entry.useImmediate64(of: instructions, at: slot)
             if typed {
                 let id = externValues.btf?.firstID(named: name, kind: .variable)
                 entry.newValue = id.map { Int64($0) } ?? (extern.isWeak && externValues.btf != nil ? 0 : nil)
@@ -265,8 +268,6 @@ extension ObjectSpec {
             }
         case .kfunc:
             entry.kind = "kfunc"
-            entry.isImmediate64 = false
-            entry.oldValue = Int64(instruction.imm)
             let id = externValues.btf?.firstID(named: name, kind: .function)
             entry.newValue = id.map { Int64($0) }
             if id == nil, extern.isWeak, externValues.btf != nil {
@@ -276,7 +277,7 @@ extension ObjectSpec {
             entry.details = [("btf_id", id.map { .number(Int64($0)) } ?? .text("resolved at load"))]
             entry.log = [prefix + "kfunc '\(name)': BTF FUNC id \(id.map(String.init) ?? "resolved at load") (BPF_PSEUDO_KFUNC_CALL)"]
         case .unresolved(let reason):
-            entry.kind = instruction.isCall ? "kfunc" : "ksym"
+            entry.kind = instructions[slot].isCall ? "kfunc" : "ksym"
             entry.status = .failed
             entry.error = "extern '\(name)' cannot be resolved: \(reason)"
             entry.log = [prefix + entry.error!]
@@ -296,23 +297,23 @@ extension ObjectSpec {
         var seen = Set<Int>()
         var entries: [RelocationEntry] = []
         for program in linked {
-            guard let placed = program.functions.first(where: {
-                $0.name == function.name && $0.sectionName == function.sectionName
-            }) else { continue }
+            guard let placed = Self.placement(of: function, in: program) else { continue }
             for call in program.calls where !call.isRelocated && placed.slots.contains(call.slot) {
                 let slot = call.slot - placed.startSlot
                 guard seen.insert(slot).inserted else { continue }
-                let positions = linkedPositions(function: function, slot: slot, linked: linked)
-                let original = function.instructions[slot].imm
-                entries.append(RelocationEntry(
-                    function: function.name, section: function.sectionName, slot: slot, kind: call.kind.rawValue,
-                    local: nil, target: call.callee, status: .patched, oldValue: Int64(original),
-                    newValue: positions.first?.imm, isImmediate64: false, details: [("linked", .linked(positions))],
-                    error: nil, log: positions.map {
-                        "prog '\($0.program)': insn #\($0.instruction) (\(function.name)+\(slot)): \(call.kind.rawValue) to '\(call.callee)', imm \(original) -> \($0.imm)"
-                    }))
+                entries.append(Self.callEntry(function, slot: slot, kind: call.kind.rawValue, callee: call.callee,
+                                              symbol: nil, linked: linked))
             }
         }
         return entries
+    }
+}
+
+extension RelocationEntry {
+    /// Reports the `LD_IMM64` pair at `slot` by its whole 64-bit immediate.
+    mutating func useImmediate64(of instructions: [Instruction], at slot: Int) {
+        guard let value = instructions.loadImm64Value(at: slot) else { return }
+        oldValue = Int64(bitPattern: value)
+        isImmediate64 = true
     }
 }

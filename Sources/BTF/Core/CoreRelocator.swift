@@ -61,8 +61,11 @@ public struct CoreRelocationResult: Sendable {
     public var originalSize: UInt32 = 0
     /// Size of the target field (same rule).
     public var newSize: UInt32 = 0
-    /// libbpf-style debug lines of the decision, without the `prog '…': relo #N: ` prefix of the
-    /// per-relocation lines: the local spec, every candidate tried, and "no matching targets found".
+    /// libbpf's candidate-search lines (`CO-RE relocating [23] struct task_struct: found target
+    /// candidate …`), when this relocation was the first of its local type.
+    public var searchLog: [String] = []
+    /// libbpf-style debug lines of the decision, without the `prog '…': relo #N: ` prefix: the local spec,
+    /// every candidate tried, and "no matching targets found".
     public var log: [String] = []
 
     init(localSpec: CoreSpec) { self.localSpec = localSpec }
@@ -103,24 +106,23 @@ public final class CoreRelocator {
     /// The candidates found for a local type so far (after pruning), for inspection.
     public func candidates(for localTypeID: UInt32) -> [CoreCandidate]? { candidateCache[localTypeID] }
 
-    /// Decides one relocation. `program` and `index` only label the log lines (libbpf's
-    /// `prog '…': relo #N:`).
+    /// Decides one relocation. The result's log lines lack libbpf's `prog '…': relo #N:` prefix, which
+    /// the caller knows.
     /// - Throws: ``CoreRelocationError`` where libbpf refuses the relocation (and the object).
-    public func relocate(_ record: BTFCoreRelocation, accessString: String,
-                         program: String = "", index: Int = 0) throws(CoreRelocationError) -> CoreRelocationResult {
+    public func relocate(_ record: BTFCoreRelocation, accessString: String) throws(CoreRelocationError) -> CoreRelocationResult {
         guard let kind = record.relocationKind else {
             throw CoreRelocationError(.unsupportedKind, "unrecognized CO-RE relocation kind \(record.kind) at insn #\(record.instructionOffset / 8)")
         }
         let localType = try CoreSpec.type(local, record.typeID)
         let localName = local.string(at: localType.nameOffset) ?? ""
         // libbpf searches candidates (and refuses anonymous types) before parsing the access string.
-        var log: [String] = []
+        var searchLog: [String] = []
         var candidates: [CoreCandidate] = []
         if kind != .localTypeID {
             guard !localName.isEmpty else {
                 throw CoreRelocationError(.anonymousType, "target candidate search failed for [\(record.typeID)] \(localType.kind.libbpfName) <anon>: CO-RE relocations of anonymous types support only local_type_id")
             }
-            candidates = try cachedCandidates(localType, name: localName, log: &log)
+            candidates = cachedCandidates(localType, name: localName, log: &searchLog)
         }
         let localSpec: CoreSpec
         do {
@@ -129,7 +131,7 @@ public final class CoreRelocator {
             throw CoreRelocationError(error.code, "parsing [\(record.typeID)] \(localType.kind.libbpfName) \(localName.isEmpty ? "<anon>" : localName) + \(accessString) failed: \(error.message)")
         }
         var result = CoreRelocationResult(localSpec: localSpec)
-        result.log = log
+        result.searchLog = searchLog
         result.log.append("<\(kind)> \(localSpec.description)")
         if kind == .localTypeID {
             result.validate = false
@@ -166,9 +168,11 @@ public final class CoreRelocator {
         guard var decision = chosen else {
             result.log.append("no matching targets found")
             var none = try calculate(localSpec, nil, kind: kind, record: record)
+            none.searchLog = searchLog
             none.log = result.log
             return none
         }
+        decision.searchLog = searchLog
         decision.log = result.log
         return decision
     }
@@ -177,34 +181,36 @@ public final class CoreRelocator {
         result.targetSpec.map { "[\($0.rootTypeID)]" } ?? "?"
     }
 
-    /// The candidate list for a local root type: cached, else searched (primary first, modules when the
-    /// primary has none).
-    private func cachedCandidates(_ localType: BTFType, name: String,
-                                  log: inout [String]) throws(CoreRelocationError) -> [CoreCandidate] {
+    /// The candidate list for a local root type: cached, else searched: the primary; when it has none,
+    /// every module (libbpf's `bpf_core_find_cands` loops over all module BTFs).
+    private func cachedCandidates(_ localType: BTFType, name: String, log: inout [String]) -> [CoreCandidate] {
         if let cached = candidateCache[localType.id] { return cached }
         var essential = String(TypeGraph.essentialName(of: name))
         var found: [CoreCandidate] = []
-        var index = 0
-        while index == 0 || index <= modules.count {
-            let target = target(index)
-            defer { index += 1 }
-            let ids = essential.withUTF8 {
-                target.graph.ids(withEssentialNameBytes: UnsafeRawBufferPointer($0), includeBase: index == 0)
+        essential.withUTF8 { essentialName in
+            let key = UnsafeRawBufferPointer(essentialName)
+            addCandidates(from: 0, key, localType, name, &found, &log)
+            if found.isEmpty {
+                for index in modules.indices { addCandidates(from: index + 1, key, localType, name, &found, &log) }
             }
-            for id in ids {
-                guard let kind = try? target.graph.kind(of: id), CoreMatching.kindsCompatible(kind, localType.kind) else {
-                    continue
-                }
-                found.append(CoreCandidate(target: index, id: id))
-                let targetName = (try? target.graph.name(of: id)) ?? ""
-                log.append("CO-RE relocating [\(localType.id)] \(localType.kind.libbpfName) \(name): found target candidate [\(id)] \(kind.libbpfName) \(targetName) in [\(target.name)]")
-            }
-            // vmlinux candidates end the search; past it, every module adds its own (libbpf's
-            // bpf_core_find_cands loops over all module BTFs).
-            if index == 0 && !found.isEmpty { break }
         }
         candidateCache[localType.id] = found
         return found
+    }
+
+    /// Adds the types of one target BTF (its own types only, for a module) whose essential name is `key`
+    /// and whose kind fits the local type's.
+    private func addCandidates(from index: Int, _ key: UnsafeRawBufferPointer, _ localType: BTFType, _ name: String,
+                               _ found: inout [CoreCandidate], _ log: inout [String]) {
+        let target = target(index)
+        for id in target.graph.ids(withEssentialNameBytes: key, includeBase: index == 0) {
+            guard let kind = try? target.graph.kind(of: id), CoreMatching.kindsCompatible(kind, localType.kind) else {
+                continue
+            }
+            found.append(CoreCandidate(target: index, id: id))
+            let targetName = (try? target.graph.name(of: id)) ?? ""
+            log.append("CO-RE relocating [\(localType.id)] \(localType.kind.libbpfName) \(name): found target candidate [\(id)] \(kind.libbpfName) \(targetName) in [\(target.name)]")
+        }
     }
 
     // MARK: - Values
