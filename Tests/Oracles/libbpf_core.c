@@ -51,6 +51,8 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
+#include "oracle_json.h"
+
 /* ---- libbpf 1.1 internals exported by libbpf.a (src/relo_core.h, src/libbpf_internal.h) ---- */
 
 /* One candidate target type; the two small structs are part of the calling convention. */
@@ -513,29 +515,6 @@ static void resolve(const struct btf *local_btf, const struct btf *target_btf, c
 }
 
 /* ---- output ---- */
-
-static void print_json_string(const char *text)
-{
-	if (!text) {
-		fputs("null", stdout);
-		return;
-	}
-	putchar('"');
-	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-		switch (*p) {
-		case '"': fputs("\\\"", stdout); break;
-		case '\\': fputs("\\\\", stdout); break;
-		case '\n': fputs("\\n", stdout); break;
-		case '\t': fputs("\\t", stdout); break;
-		default:
-			if (*p < 0x20)
-				printf("\\u%04x", *p);
-			else
-				putchar(*p);
-		}
-	}
-	putchar('"');
-}
 
 /* Contract order: entry programs (non-.text sections, by section then offset), then .text
  * subprograms; within a function by instruction. */

@@ -17,6 +17,8 @@
 
 #include <bpf/libbpf.h>
 
+#include "oracle_json.h"
+
 /* The last libbpf warning, kept so that a refused object can say why. */
 static char last_warning[512];
 
@@ -29,30 +31,6 @@ static int keep_last_warning(enum libbpf_print_level level, const char *format, 
 			last_warning[--length] = '\0';
 	}
 	return 0;
-}
-
-/* Prints `text` as a JSON string literal, or null. */
-static void print_json_string(const char *text)
-{
-	if (!text) {
-		fputs("null", stdout);
-		return;
-	}
-	putchar('"');
-	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-		switch (*p) {
-		case '"': fputs("\\\"", stdout); break;
-		case '\\': fputs("\\\\", stdout); break;
-		case '\n': fputs("\\n", stdout); break;
-		case '\t': fputs("\\t", stdout); break;
-		default:
-			if (*p < 0x20)
-				printf("\\u%04x", *p);
-			else
-				putchar(*p);
-		}
-	}
-	putchar('"');
 }
 
 /*

@@ -13,33 +13,7 @@ struct DifferentialBTFDumpTests {
     /// When bpftool cannot dump the file (no `.BTF`), swift-load must fail too.
     func compareDumps(of file: String, base: String? = nil,
                       sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let bpftool = Tool.path("bpftool")
-        try require(bpftool != nil, "bpftool not installed (Debian: bpftool)", sourceLocation: sourceLocation)
-        // bpftool 7.1 takes the base of split BTF as the global option `-B` (`--base-btf`), not as a
-        // `base PATH` word after the file (that word makes it fail).
-        var theirArguments = ["btf", "dump", "file", file]
-        var ourArguments = ["btf", "dump", file]
-        if let base {
-            theirArguments = ["-B", base] + theirArguments
-            ourArguments += ["--base", base]
-        }
-        let theirs = try Tool.run(bpftool!, theirArguments)
-        let ours = try SwiftLoadExecutable.run(ourArguments, sourceLocation: sourceLocation)
-        let command = "swift-load " + ourArguments.joined(separator: " ")
-        guard theirs.status == 0 else {
-            #expect(ours.status != 0,
-                    "bpftool cannot dump \(file) (\(theirs.stderr.trimmingCharacters(in: .whitespacesAndNewlines))) but \(command) succeeded",
-                    sourceLocation: sourceLocation)
-            return
-        }
-        guard ours.status == 0 else {
-            Issue.record("\(command) exited \(ours.status): \(ours.stderr.prefix(2000))", sourceLocation: sourceLocation)
-            return
-        }
-        if let difference = TextDifference.first(ours: ours.stdout, theirs: theirs.stdout, theirsLabel: "bpftool") {
-            Issue.record(Comment(rawValue: "\(command) differs from bpftool btf dump file: \(difference)"),
-                         sourceLocation: sourceLocation)
-        }
+        try BpftoolDifferential.compareBTFDump(of: file, base: base, sourceLocation: sourceLocation)
     }
 
     @Test("btf dump of a fixture equals bpftool's", arguments: TestPaths.fixtureObjects)
@@ -62,23 +36,10 @@ struct DifferentialBTFDumpTests {
     /// `btf/testdata/vmlinux.btf.gz` of an older kernel.
     @Test("btf dump of cilium/ebpf's vmlinux.btf and split btf_testmod.btf equals bpftool's")
     func ciliumSplitBTF() throws {
-        let testdata = TestPaths.ciliumEBPF + "/btf/testdata"
-        let compressed = testdata + "/vmlinux.btf.gz", split = testdata + "/btf_testmod.btf"
-        try require(FileManager.default.fileExists(atPath: compressed) && FileManager.default.fileExists(atPath: split),
-                    "cilium/ebpf btf testdata not installed (golang-github-cilium-ebpf-dev)")
-        let gzip = Tool.path("gzip")
-        try require(gzip != nil, "gzip not installed")
-        let directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("swift-load-btf-\(getpid())-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let copy = directory.appendingPathComponent("vmlinux.btf.gz").path
-        try FileManager.default.copyItem(atPath: compressed, toPath: copy)
-        let unpacked = try Tool.run(gzip!, ["-d", copy])
-        #expect(unpacked.status == 0, "gzip -d \(copy): \(unpacked.stderr)")
-        let base = directory.appendingPathComponent("vmlinux.btf").path
-        try compareDumps(of: base)
-        try compareDumps(of: split, base: base)
+        try CiliumSplitBTF.withFiles { base, split in
+            try compareDumps(of: base)
+            try compareDumps(of: split, base: base)
+        }
     }
 
     @Test("btf dump of a module's split BTF (--base vmlinux) equals bpftool's")

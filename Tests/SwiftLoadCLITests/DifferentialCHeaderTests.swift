@@ -17,33 +17,7 @@ struct DifferentialCHeaderTests {
     /// When bpftool cannot dump the file (no `.BTF`), swift-load must fail too.
     func compareHeaders(of file: String, base: String? = nil,
                         sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let bpftool = Tool.path("bpftool")
-        try require(bpftool != nil, "bpftool not installed (Debian: bpftool)", sourceLocation: sourceLocation)
-        var theirArguments = ["btf", "dump", "file", file, "format", "c"]
-        var ourArguments = ["btf", "dump", file, "--format", "c"]
-        if let base {
-            theirArguments = ["-B", base] + theirArguments
-            ourArguments += ["--base", base]
-        }
-        let theirs = try Tool.run(bpftool!, theirArguments)
-        let ours = try SwiftLoadExecutable.run(ourArguments, sourceLocation: sourceLocation)
-        let command = "swift-load " + ourArguments.joined(separator: " ")
-        guard theirs.status == 0 else {
-            #expect(ours.status != 0,
-                    "bpftool cannot dump \(file) (\(theirs.stderr.trimmingCharacters(in: .whitespacesAndNewlines))) but \(command) succeeded",
-                    sourceLocation: sourceLocation)
-            return
-        }
-        guard ours.status == 0 else {
-            Issue.record("\(command) exited \(ours.status): \(ours.stderr.prefix(2000))", sourceLocation: sourceLocation)
-            return
-        }
-        if ours.stdoutData != theirs.stdoutData {
-            let difference = TextDifference.first(ours: ours.stdout, theirs: theirs.stdout, theirsLabel: "bpftool")
-                ?? "same text, different bytes"
-            Issue.record(Comment(rawValue: "\(command) differs from bpftool btf dump file \(file) format c: \(difference)"),
-                         sourceLocation: sourceLocation)
-        }
+        try BpftoolDifferential.compareBTFDump(of: file, base: base, format: "c", sourceLocation: sourceLocation)
     }
 
     @Test("C header of a fixture equals bpftool's", arguments: TestPaths.fixtureObjects)
@@ -66,20 +40,10 @@ struct DifferentialCHeaderTests {
     /// the base types too, as bpftool writes it).
     @Test("C header of cilium/ebpf's vmlinux.btf and split btf_testmod.btf equals bpftool's")
     func ciliumSplitBTF() throws {
-        let testdata = TestPaths.ciliumEBPF + "/btf/testdata"
-        let compressed = testdata + "/vmlinux.btf.gz", split = testdata + "/btf_testmod.btf"
-        try require(FileManager.default.fileExists(atPath: compressed) && FileManager.default.fileExists(atPath: split),
-                    "cilium/ebpf btf testdata not installed (golang-github-cilium-ebpf-dev)")
-        let gzip = Tool.path("gzip")
-        try require(gzip != nil, "gzip not installed")
-        let directory = try TemporaryDirectory()
-        let copy = directory.path + "/vmlinux.btf.gz"
-        try FileManager.default.copyItem(atPath: compressed, toPath: copy)
-        let unpacked = try Tool.run(gzip!, ["-d", copy])
-        #expect(unpacked.status == 0, "gzip -d \(copy): \(unpacked.stderr)")
-        let base = directory.path + "/vmlinux.btf"
-        try compareHeaders(of: base)
-        try compareHeaders(of: split, base: base)
+        try CiliumSplitBTF.withFiles { base, split in
+            try compareHeaders(of: base)
+            try compareHeaders(of: split, base: base)
+        }
     }
 
     // MARK: - Compiling against the header

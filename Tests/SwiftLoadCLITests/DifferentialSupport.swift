@@ -156,3 +156,81 @@ enum TextDifference {
             """
     }
 }
+
+/// Differentials against bpftool: the same input given to `swift-load` and to `bpftool`, whose standard
+/// outputs must be equal byte for byte.
+enum BpftoolDifferential {
+    /// Runs `swift-load ourArguments` and `bpftool bpftoolArguments` and records an issue at the first
+    /// differing line. When bpftool fails (for example a file without `.BTF`), swift-load must fail too.
+    /// Skips (or, in CI, fails) the test when bpftool is not installed.
+    static func compare(ourArguments: [String], bpftoolArguments: [String],
+                        sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let bpftool = Tool.path("bpftool")
+        try require(bpftool != nil, "bpftool not installed (Debian: bpftool)", sourceLocation: sourceLocation)
+        let theirs = try Tool.run(bpftool!, bpftoolArguments)
+        let ours = try SwiftLoadExecutable.run(ourArguments, sourceLocation: sourceLocation)
+        let command = "swift-load " + ourArguments.joined(separator: " ")
+        let theirCommand = "bpftool " + bpftoolArguments.joined(separator: " ")
+        guard theirs.status == 0 else {
+            #expect(ours.status != 0,
+                    "\(theirCommand) fails (\(theirs.stderr.trimmingCharacters(in: .whitespacesAndNewlines))) but \(command) succeeded",
+                    sourceLocation: sourceLocation)
+            return
+        }
+        guard ours.status == 0 else {
+            Issue.record("\(command) exited \(ours.status): \(ours.stderr.prefix(2000))", sourceLocation: sourceLocation)
+            return
+        }
+        if ours.stdoutData != theirs.stdoutData {
+            let difference = TextDifference.first(ours: ours.stdout, theirs: theirs.stdout, theirsLabel: "bpftool")
+                ?? "same text, different bytes"
+            Issue.record(Comment(rawValue: "\(command) differs from \(theirCommand): \(difference)"),
+                         sourceLocation: sourceLocation)
+        }
+    }
+
+    /// `swift-load btf dump FILE [--format F] [--base BASE]` against
+    /// `bpftool [-B BASE] btf dump file FILE [format F]`, compared as `compare` does.
+    static func compareBTFDump(of file: String, base: String? = nil, format: String? = nil,
+                               sourceLocation: SourceLocation = #_sourceLocation) throws {
+        var ourArguments = ["btf", "dump", file]
+        // bpftool 7.1 takes the base of split BTF as the global option `-B` (`--base-btf`), not as a
+        // `base PATH` word after the file (that word makes it fail).
+        var theirArguments = ["btf", "dump", "file", file]
+        if let format {
+            ourArguments += ["--format", format]
+            theirArguments += ["format", format]
+        }
+        if let base {
+            ourArguments += ["--base", base]
+            theirArguments = ["-B", base] + theirArguments
+        }
+        try compare(ourArguments: ourArguments, bpftoolArguments: theirArguments, sourceLocation: sourceLocation)
+    }
+}
+
+/// cilium/ebpf's split BTF test data as Debian's golang-github-cilium-ebpf-dev installs it:
+/// `btf/testdata/btf_testmod.btf` continues the (gzipped) `btf/testdata/vmlinux.btf.gz` of an older kernel.
+enum CiliumSplitBTF {
+    /// Unpacks `vmlinux.btf.gz` into a fresh temporary directory and calls `body` with the unpacked base
+    /// BTF and the split BTF; the directory is removed afterwards. Skips (or, in CI, fails) the test when
+    /// the test data or gzip is missing.
+    static func withFiles(sourceLocation: SourceLocation = #_sourceLocation,
+                          _ body: (_ base: String, _ split: String) throws -> Void) throws {
+        let testdata = TestPaths.ciliumEBPF + "/btf/testdata"
+        let compressed = testdata + "/vmlinux.btf.gz", split = testdata + "/btf_testmod.btf"
+        try require(FileManager.default.fileExists(atPath: compressed) && FileManager.default.fileExists(atPath: split),
+                    "cilium/ebpf btf testdata not installed (golang-github-cilium-ebpf-dev)", sourceLocation: sourceLocation)
+        let gzip = Tool.path("gzip")
+        try require(gzip != nil, "gzip not installed", sourceLocation: sourceLocation)
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("swift-load-btf-\(getpid())-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let copy = directory.appendingPathComponent("vmlinux.btf.gz").path
+        try FileManager.default.copyItem(atPath: compressed, toPath: copy)
+        let unpacked = try Tool.run(gzip!, ["-d", copy])
+        #expect(unpacked.status == 0, "gzip -d \(copy): \(unpacked.stderr)", sourceLocation: sourceLocation)
+        try body(directory.appendingPathComponent("vmlinux.btf").path, split)
+    }
+}
