@@ -80,14 +80,12 @@ struct DisasmCommand: ParsableCommand {
             selected = selected.filter { programs.contains($0.name) }
         }
         // Link everything first so that a failure prints nothing but the error.
-        var linked: [LinkedProgram] = []
-        for program in selected {
-            do {
-                linked.append(try spec.link(program))
-            } catch {
-                reportError("\(object): \(error)")
-                throw ExitCode.failure
-            }
+        let linked: [LinkedProgram]
+        do {
+            linked = try spec.link(selected)
+        } catch {
+            reportError("\(object): \(error)")
+            throw ExitCode.failure
         }
         var out = StandardOutput()
         let disassembler = Disassembler(style: .annotated)

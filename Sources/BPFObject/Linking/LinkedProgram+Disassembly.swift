@@ -29,10 +29,12 @@ extension LinkedProgram {
             functionInfo: functionInfo, lineInfo: lineInfo)
         var table = stream.disassemblyAnnotations(btf: btf)
         for function in functions { table.addLabel(function.name, at: function.startSlot) }
-        for call in calls {
+        // A callback load shows its distance in the instruction (`func[+0x1e] <sum_callback>`); a call
+        // shows only its target's name, so the distance goes in a note.
+        for call in calls where call.kind == .call {
             let distance = call.targetSlot - call.slot - 1
             let text = distance < 0 ? "-0x" + String(-distance, radix: 16) : "+0x" + String(distance, radix: 16)
-            if call.kind == .call { table.addNote("\(text) <\(call.targetSlot)>", at: call.slot) }
+            table.addNote("\(text) <\(call.targetSlot)>", at: call.slot)
         }
         return table
     }

@@ -9,9 +9,9 @@ public struct LinkedProgram: Sendable {
     /// The entry program this stream was linked for.
     public var program: ProgramSpec
     /// The program's name (its symbol name).
-    public var name: String
+    public var name: String { program.name }
     /// The program's section name, without a leading `?`.
-    public var sectionName: String
+    public var sectionName: String { program.sectionName }
     /// The final instructions: the entry program, then the appended functions.
     public var instructions: [Instruction]
     /// The functions of the stream in layout order, the entry program first at slot 0.
@@ -34,14 +34,20 @@ public struct LinkedProgram: Sendable {
 
     /// The function whose instructions hold `slot`, or `nil` for a slot outside the stream.
     public func function(containing slot: Int) -> LinkedFunction? {
-        var low = 0, high = functions.count
+        functions.last(startingAtOrBefore: slot, start: \.startSlot).flatMap { $0.slots.contains(slot) ? $0 : nil }
+    }
+}
+
+extension Array {
+    /// The last element whose `start` is at most `position`, by binary search: the array is sorted by
+    /// `start`. Of functions laid out by start slot, the only one that can hold `position`.
+    func last(startingAtOrBefore position: Int, start: (Element) -> Int) -> Element? {
+        var low = 0, high = count
         while low < high {
             let middle = (low + high) / 2
-            if functions[middle].startSlot <= slot { low = middle + 1 } else { high = middle }
+            if start(self[middle]) <= position { low = middle + 1 } else { high = middle }
         }
-        guard low > 0 else { return nil }
-        let candidate = functions[low - 1]
-        return candidate.slots.contains(slot) ? candidate : nil
+        return low > 0 ? self[low - 1] : nil
     }
 }
 

@@ -40,18 +40,20 @@ extension ObjectSpec {
     ///
     /// Throws the first program's ``ObjectError`` that cannot be linked, as libbpf fails the whole load.
     public func linkedPrograms(includingDisabled: Bool = false) throws(ObjectError) -> [LinkedProgram] {
+        try link(programs.filter { includingDisabled || $0.autoload })
+    }
+
+    /// Links entry programs of this spec in the given order, indexing the object's functions and
+    /// exception callback tags once for all of them (linking one program at a time redoes that per call).
+    ///
+    /// Throws the first program's ``ObjectError`` that cannot be linked.
+    public func link(_ programs: [ProgramSpec]) throws(ObjectError) -> [LinkedProgram] {
         let linker = ProgramLinker(spec: self)
         var linked: [LinkedProgram] = []
-        for program in programs where includingDisabled || program.autoload {
-            linked.append(try linker.link(program))
-        }
+        for program in programs { linked.append(try linker.link(program)) }
         return linked
     }
 }
-
-/// The pseudo `src_reg` values the linker reads and writes.
-private let pseudoCallSource: UInt8 = 1
-private let pseudoFunctionSource: UInt8 = 4
 
 /// Indexes an object's functions once, then links any of its entry programs.
 struct ProgramLinker {
@@ -98,16 +100,9 @@ struct ProgramLinker {
 
     /// The function of section `sectionIndex` whose slots hold `slot`.
     func entry(section sectionIndex: Int, containing slot: Int) -> SectionEntry? {
-        guard let entries = sections[sectionIndex] else { return nil }
-        var low = 0, high = entries.count
-        while low < high {
-            let middle = (low + high) / 2
-            if entries[middle].start <= slot { low = middle + 1 } else { high = middle }
-        }
         // The last function starting at or before `slot` is the one that can hold it (where hostile
         // symbols overlap, the later function wins; a slot in a gap between functions is in none).
-        guard low > 0 else { return nil }
-        let candidate = entries[low - 1]
+        guard let candidate = sections[sectionIndex]?.last(startingAtOrBefore: slot, start: \.start) else { return nil }
         return slot < candidate.start + candidate.count ? candidate : nil
     }
 
@@ -224,14 +219,14 @@ struct ProgramLinker {
                     kind = .callback
                     callee = try self.callee(sectionIndices: sectionIndices[section] ?? [], sectionName: section,
                                              slot: targetSlot, describe: describe)
-                case nil where instruction.src == pseudoFunctionSource:
+                case nil where instruction.isFunctionReference:
                     throw ObjectError(.relocation, "\(describe()): BPF_PSEUDO_FUNC without a relocation naming the function")
-                case _? where instruction.src == pseudoFunctionSource:
+                case _? where instruction.isFunctionReference:
                     throw ObjectError(.relocation, "\(describe()): BPF_PSEUDO_FUNC with a '\(relocation.map(\.kindName) ?? "")' relocation")
                 default:
                     continue
                 }
-            } else if instruction.isCall && instruction.src == pseudoCallSource {
+            } else if instruction.isFunctionCall {
                 switch relocation?.target {
                 case .kfunc?:
                     continue  // a kernel function: resolved by BTF id when data relocations are applied
@@ -258,7 +253,7 @@ struct ProgramLinker {
             let at = caller.startSlot + slot
             // Both are below maximumInstructionCount, so the distance fits in 32 bits.
             state.instructions[at].imm = Int32(target - at - 1)
-            if kind == .callback { state.instructions[at].src = pseudoFunctionSource }
+            if kind == .callback { state.instructions[at].src = LoadImm64Source.bpfFunction.rawValue }
             state.calls.append(LinkedCall(kind: kind, slot: at, targetSlot: target,
                                           callee: state.layout[calleePosition].name, caller: caller.name,
                                           isRelocated: relocation != nil))
@@ -270,53 +265,19 @@ struct ProgramLinker {
     func finish(_ state: State, program: ProgramSpec) throws(ObjectError) -> LinkedProgram {
         var notes: [String] = []
         let pairs = Array(zip(state.layout, state.sources))
-        let entry = program.function
-
-        var functionInfo: [FunctionInfoRecord] = []
-        if entry.functionInfo.isEmpty {
-            if let other = pairs.dropFirst().first(where: { !$0.1.functionInfo.isEmpty }) {
-                notes.append("entry program '\(program.name)' has no func_info: func_info of all functions dropped ('\(other.0.name)' has some), as libbpf does")
-            }
-        } else {
-            for (placed, source) in pairs {
-                guard !source.functionInfo.isEmpty else {
-                    throw ObjectError(.btf, "program '\(program.name)': function '\(placed.name)' has no .BTF.ext func_info although the entry program has; libbpf refuses such a program too")
-                }
-                functionInfo += source.functionInfo.sorted { $0.slot < $1.slot }.map {
-                    var record = $0
-                    record.slot += placed.startSlot
-                    return record
-                }
-            }
-        }
-
-        var lineInfo: [LineInfoRecord] = []
-        if entry.lineInfo.isEmpty {
-            if let other = pairs.dropFirst().first(where: { !$0.1.lineInfo.isEmpty }) {
-                notes.append("entry program '\(program.name)' has no line_info: line_info of all functions dropped ('\(other.0.name)' has some), as libbpf does")
-            }
-        } else {
-            for (placed, source) in pairs {
-                guard !source.lineInfo.isEmpty else {
-                    throw ObjectError(.btf, "program '\(program.name)': function '\(placed.name)' has no .BTF.ext line_info although the entry program has; libbpf refuses such a program too")
-                }
-                lineInfo += source.lineInfo.sorted { $0.slot < $1.slot }.map {
-                    var record = $0
-                    record.slot += placed.startSlot
-                    return record
-                }
-            }
-        }
+        let functionInfo = try rebased(\.functionInfo, slot: \.slot, named: "func_info", pairs, program: program,
+                                       notes: &notes)
+        let lineInfo = try rebased(\.lineInfo, slot: \.slot, named: "line_info", pairs, program: program,
+                                   notes: &notes)
 
         var relocations: [LinkedRelocation] = []
         var coreRelocations: [LinkedCoreRelocation] = []
         for (placed, source) in pairs {
             for relocation in source.relocations.sorted(by: { $0.slot < $1.slot }) {
                 let slot = placed.startSlot + relocation.slot
-                var target: Int?
-                switch relocation.target {
-                case .call, .callback: target = state.relocatedTargets[slot]
-                default: target = nil
+                let target: Int? = switch relocation.target {
+                case .call, .callback: state.relocatedTargets[slot]
+                default: nil
                 }
                 relocations.append(LinkedRelocation(relocation: relocation, function: placed.name, slot: slot,
                                                     targetSlot: target))
@@ -328,10 +289,35 @@ struct ProgramLinker {
         }
 
         return LinkedProgram(
-            program: program, name: program.name, sectionName: program.sectionName,
-            instructions: state.instructions, functions: state.layout, functionInfo: functionInfo,
+            program: program, instructions: state.instructions, functions: state.layout, functionInfo: functionInfo,
             lineInfo: lineInfo, relocations: relocations, coreRelocations: coreRelocations,
             calls: state.calls.sorted { $0.slot < $1.slot }, notes: notes)
+    }
+
+    /// One kind of `.BTF.ext` record (`func_info` or `line_info`) of every function, sorted and moved to
+    /// its final slots. When the entry program has none, libbpf drops them all (with a note if another
+    /// function has some); when it has some, every function must have some too.
+    func rebased<Record>(_ records: KeyPath<FunctionSpec, [Record]>, slot: WritableKeyPath<Record, Int>,
+                         named kind: String, _ pairs: [(LinkedFunction, FunctionSpec)], program: ProgramSpec,
+                         notes: inout [String]) throws(ObjectError) -> [Record] {
+        guard !program.function[keyPath: records].isEmpty else {
+            if let other = pairs.dropFirst().first(where: { !$0.1[keyPath: records].isEmpty }) {
+                notes.append("entry program '\(program.name)' has no \(kind): \(kind) of all functions dropped ('\(other.0.name)' has some), as libbpf does")
+            }
+            return []
+        }
+        var result: [Record] = []
+        for (placed, source) in pairs {
+            guard !source[keyPath: records].isEmpty else {
+                throw ObjectError(.btf, "program '\(program.name)': function '\(placed.name)' has no .BTF.ext \(kind) although the entry program has; libbpf refuses such a program too")
+            }
+            result += source[keyPath: records].sorted { $0[keyPath: slot] < $1[keyPath: slot] }.map {
+                var record = $0
+                record[keyPath: slot] += placed.startSlot
+                return record
+            }
+        }
+        return result
     }
 
     // MARK: Exception callbacks
