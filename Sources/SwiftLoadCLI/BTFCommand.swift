@@ -89,16 +89,17 @@ enum BTFSource {
         return kernelDirectory + "vmlinux"
     }
 
+    /// The type graph of `path`, split on the BTF of `basePath` when given; a failure names the file at fault.
     static func read(_ path: String, base basePath: String?) throws(ReadError) -> TypeGraph {
         let view = try blob(path)
+        var base: TypeGraph?
+        if let basePath {
+            let baseView = try blob(basePath)
+            do { base = try TypeGraph(data: baseView) } catch { throw ReadError(path: basePath, reason: "\(error)") }
+        }
         do {
-            if let basePath {
-                let base = try TypeGraph(data: try blob(basePath))
-                return try TypeGraph(splitData: view, base: base)
-            }
+            if let base { return try TypeGraph(splitData: view, base: base) }
             return try TypeGraph(data: view)
-        } catch let error as ReadError {
-            throw error
         } catch {
             throw ReadError(path: path, reason: "\(error)")
         }

@@ -18,13 +18,9 @@ extension TypeGraph {
     public func writeCHeader(to sink: @escaping (UnsafeRawBufferPointer) -> Void) throws(BTFError) {
         try withExtendedLifetime(self) { () throws(BTFError) in
             var emitter = try CHeaderEmitter(graph: self, sink: sink)
-            do throws(BTFError) {
-                try emitter.writeHeader()
-            } catch {
-                emitter.writer.finish()
-                throw error
-            }
-            emitter.writer.finish()
+            // What was written is handed over on failure too.
+            defer { emitter.writer.finish() }
+            try emitter.writeHeader()
         }
     }
 

@@ -251,7 +251,6 @@ struct CHeaderEmitter: ~Copyable {
 extension CHeaderEmitter {
     /// Raw BTF kind numbers, compared against the `info` word without building a ``BTFKind``.
     enum RawKind {
-        static let void: UInt32 = 0
         static let int: UInt32 = 1
         static let pointer: UInt32 = 2
         static let array: UInt32 = 3
