@@ -104,11 +104,17 @@ extension ObjectSpec {
                 coreFailure = "no target BTF to relocate against"
             }
         }
+        // One link pass indexes the object once; only when it fails are programs linked one by one, so
+        // every failure is named and the others still reported.
         var linked: [LinkedProgram] = []
         var linkFailures: [(String, String)] = []
-        for program in relocated.programs {
-            do { linked.append(try relocated.link(program)) } catch {
-                linkFailures.append((program.name, error.message))
+        if let all = try? relocated.link(relocated.programs) {
+            linked = all
+        } else {
+            for program in relocated.programs {
+                do { linked.append(try relocated.link(program)) } catch {
+                    linkFailures.append((program.name, error.message))
+                }
             }
         }
 
