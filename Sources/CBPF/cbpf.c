@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 // Every field the system's union bpf_attr has must sit where our struct puts it; a mismatch fails the build.
@@ -66,4 +67,9 @@ long cbpf_ioctl(int fd, unsigned long request, unsigned long arg) {
 int cbpf_dup_cloexec(int fd, int minimum) {
     int r = fcntl(fd, F_DUPFD_CLOEXEC, minimum);
     return r < 0 ? -errno : r;
+}
+
+long cbpf_filesystem_magic(const char *path) {
+    struct statfs info;
+    return statfs(path, &info) < 0 ? -errno : (long)info.f_type;
 }

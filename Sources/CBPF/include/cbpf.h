@@ -154,6 +154,9 @@ long cbpf_ioctl(int fd, unsigned long request, unsigned long arg);
 /// fcntl(fd, F_DUPFD_CLOEXEC, minimum): a close-on-exec duplicate numbered at least `minimum`, or -errno.
 int cbpf_dup_cloexec(int fd, int minimum);
 
+/// statfs(path).f_type (the filesystem magic), or -errno.
+long cbpf_filesystem_magic(const char *path);
+
 /// The ioctl request numbers Swift cannot import (they are function-like macros).
 extern const unsigned long cbpf_PERF_EVENT_IOC_ENABLE;
 extern const unsigned long cbpf_PERF_EVENT_IOC_DISABLE;
