@@ -15,6 +15,15 @@ struct ObjectParser {
     var mapsIndex: Int?
     var legacyMapsIndex: Int?
     var dataSections: [Int] = []
+    /// Static (`STB_LOCAL`) functions outside `.text`: libbpf refuses them as entry programs; we accept
+    /// them, with a note, or link them as subprograms when other functions call them.
+    var staticFunctions: Set<SectionSlot> = []
+
+    /// A function's start: its ELF section index and first slot there.
+    struct SectionSlot: Hashable {
+        var section: Int
+        var slot: Int
+    }
 
     init(bytes: ByteView, name: String) throws(ObjectError) {
         do { file = try ELFFile(bytes: bytes) } catch { throw ObjectError(.elf, "not a valid BPF object", cause: error) }
@@ -41,10 +50,17 @@ struct ObjectParser {
 
         var programs: [ProgramSpec] = []
         var subprograms: [FunctionSpec] = []
+        let called = Self.calledFunctions(functions)
         for function in functions {
             if function.sectionIndex == textIndex {
                 subprograms.append(function)
+            } else if isCalledHelper(function, called: called) {
+                notes.append("function '\(function.name)' of section '\(function.sectionName)' is called by other functions: linked into its callers as a subprogram (as cilium/ebpf does), not loaded as a program")
+                subprograms.append(function)
             } else {
+                if staticFunctions.contains(SectionSlot(section: function.sectionIndex, slot: function.sectionSlot)) {
+                    notes.append("program '\(function.name)' in section '\(function.sectionName)' is static: accepted as cilium/ebpf does (libbpf ≥ 1.0 refuses static entry programs)")
+                }
                 programs.append(makeProgram(function))
             }
         }
@@ -223,7 +239,7 @@ struct ObjectParser {
 
     // MARK: - Functions
 
-    func readFunctions() throws(ObjectError) -> [FunctionSpec] {
+    mutating func readFunctions() throws(ObjectError) -> [FunctionSpec] {
         var functions: [FunctionSpec] = []
         for section in file.sections where section.type == .progbits && section.isExecutable && section.size > 0 {
             guard section.size % 8 == 0 else {
@@ -251,7 +267,7 @@ struct ObjectParser {
                     throw ObjectError(.program, "function '\(symbol.name)' (\(symbol.size) bytes at offset \(symbol.value)) does not fit section '\(section.name)'")
                 }
                 if section.name != ".text", symbol.binding == .local {
-                    throw ObjectError(.program, "program '\(symbol.name)' in section '\(section.name)' is static; entry programs must be global (drop 'static')")
+                    staticFunctions.insert(SectionSlot(section: section.index, slot: start))
                 }
                 functions.append(FunctionSpec(
                     name: symbol.name, sectionName: section.name, sectionIndex: section.index, sectionSlot: start,
@@ -260,6 +276,41 @@ struct ObjectParser {
             }
         }
         return functions
+    }
+
+    /// The starts of every function some other function calls or takes the address of: relocated calls
+    /// and callbacks (by section name, which is how relocations name them), and pc-relative calls
+    /// within a section.
+    static func calledFunctions(_ functions: [FunctionSpec]) -> Set<String> {
+        var called: Set<String> = []
+        for function in functions {
+            var relocated: Set<Int> = []
+            for relocation in function.relocations {
+                relocated.insert(relocation.slot)
+                switch relocation.target {
+                case .call(let section, let slot, _), .callback(let section, let slot, _):
+                    if section != function.sectionName || slot != function.sectionSlot { called.insert("\(section)/\(slot)") }
+                default:
+                    continue
+                }
+            }
+            for (slot, instruction) in function.instructions.enumerated()
+            where instruction.isFunctionCall && !relocated.contains(slot) {
+                let target = function.sectionSlot + slot + 1 + Int(instruction.imm)
+                if target != function.sectionSlot { called.insert("\(function.sectionName)/\(target)") }
+            }
+        }
+        return called
+    }
+
+    /// Whether a function outside `.text` is a helper other functions call rather than an entry program:
+    /// it is called, and it is static or its section names no program type. cilium/ebpf links such calls;
+    /// libbpf refuses calls outside `.text` (and static functions there). A global function in a program
+    /// section stays an entry program (calling it is refused at link time, as in libbpf).
+    func isCalledHelper(_ function: FunctionSpec, called: Set<String>) -> Bool {
+        guard called.contains("\(function.sectionName)/\(function.sectionSlot)") else { return false }
+        if staticFunctions.contains(SectionSlot(section: function.sectionIndex, slot: function.sectionSlot)) { return true }
+        return (try? ProgramSection(function.sectionName)) == nil
     }
 
     /// An entry program from its function; an unknown section is kept (type unspecified) so the rest of

@@ -1,24 +1,40 @@
 import BTF
 
-/// Where extern values come from when relocations are only reported, not loaded: a kernel configuration
-/// and a BTF to resolve typed ksyms and kfuncs by name. Anything absent is "resolved at load".
+/// Where extern values come from: a kernel configuration, the kernel's version and features, its symbol
+/// table, and the BTF (vmlinux, then modules) typed ksyms and kfuncs are looked up in by name.
+///
+/// `reloc` reports with whatever parts it has (anything absent is "resolved at load");
+/// ``ResolvedExterns`` needs every part the object's externs use and says which one is missing.
 public struct ExternValueSource: Sendable {
     /// `CONFIG_*` values for `__kconfig` externs.
     public var kernelConfig: KernelConfig?
     /// `LINUX_KERNEL_VERSION` as the kernel encodes it (`KERNEL_VERSION(a, b, c)`).
     public var kernelVersion: UInt32?
-    /// The BTF typed `__ksym` variables (VAR) and kfuncs (FUNC) are looked up in by name.
+    /// The BTF typed `__ksym` variables (VAR) and kfuncs (FUNC) are looked up in by name: vmlinux.
     public var btf: TypeGraph?
     /// Addresses of typeless `__ksym` variables (`/proc/kallsyms`).
     public var symbolAddresses: [String: UInt64]?
+    /// Kernel modules' split BTF (on top of ``btf``), searched in order, own types only, for typed ksyms
+    /// and kfuncs vmlinux does not have (libbpf's order). Called at most once per resolution, and only
+    /// when vmlinux lacks a symbol; it must return the same list every time, because a
+    /// ``KernelBTFObject/module(_:)`` index points into it.
+    public var moduleBTFs: @Sendable () -> [CoreTargetBTF]
+    /// `LINUX_HAS_BPF_COOKIE`: whether the kernel supports BPF cookies (a feature probe's answer).
+    public var hasBPFCookie: Bool?
+    /// `LINUX_HAS_SYSCALL_WRAPPER`: whether syscalls go through `__<arch>_sys_*` wrappers (a probe's answer).
+    public var hasSyscallWrapper: Bool?
 
     /// A source with the given parts.
     public init(kernelConfig: KernelConfig? = nil, kernelVersion: UInt32? = nil, btf: TypeGraph? = nil,
-                symbolAddresses: [String: UInt64]? = nil) {
+                symbolAddresses: [String: UInt64]? = nil, moduleBTFs: @escaping @Sendable () -> [CoreTargetBTF] = { [] },
+                hasBPFCookie: Bool? = nil, hasSyscallWrapper: Bool? = nil) {
         self.kernelConfig = kernelConfig
         self.kernelVersion = kernelVersion
         self.btf = btf
         self.symbolAddresses = symbolAddresses
+        self.moduleBTFs = moduleBTFs
+        self.hasBPFCookie = hasBPFCookie
+        self.hasSyscallWrapper = hasSyscallWrapper
     }
 }
 
