@@ -28,6 +28,8 @@ public struct ObjectSpec: Sendable {
     public var btf: TypeGraph?
     /// Notes about what was skipped (unknown data sections, relocations of ignored sections).
     public var notes: [String]
+    /// ELF section sizes and symbols the BTF fix-ups of ``fixedUpBTF()`` need, recorded at parse time.
+    var btfFixupFacts = BTFFixupFacts()
 
     /// Reads and decodes the object at `path`.
     public init(contentsOf path: String) throws(ObjectError) {
@@ -42,6 +44,7 @@ public struct ObjectSpec: Sendable {
     public init(bytes: ByteView, name: String) throws(ObjectError) {
         var parser = try ObjectParser(bytes: bytes, name: name)
         self = try parser.parse()
+        btfFixupFacts = BTFFixupFacts(file: parser.file, symbols: parser.symbols, textIndex: parser.textIndex)
     }
 
     init(name: String, byteOrder: ByteOrder, license: String, kernelVersion: UInt32, programs: [ProgramSpec],
