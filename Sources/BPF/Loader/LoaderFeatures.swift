@@ -1,3 +1,4 @@
+import BTF
 import CBPF
 
 #if canImport(Glibc)
@@ -16,8 +17,21 @@ struct LoaderFeatures: Sendable {
     var bindMap = true
     /// `log_true_size` exists (kernel 6.4), so the full `cbpf_prog_load_attr` may be passed.
     var logTrueSize = true
+    /// `bpf_get_attach_cookie` exists (kernel 5.15): `LINUX_HAS_BPF_COOKIE`.
+    var bpfCookie = true
+    /// Which BTF kinds the kernel accepts; others are sanitised away before `BPF_BTF_LOAD`.
+    var btf = BTFKernelSupport.all
     /// The machine's page size.
     var pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
     /// The number of possible CPUs.
     var possibleCPUs = 1
+}
+
+extension LoaderFeatures {
+    /// The running kernel's answers.
+    static var current: LoaderFeatures {
+        var features = LoaderFeatures()
+        features.possibleCPUs = (try? PossibleCPUs.count()) ?? 1
+        return features
+    }
 }

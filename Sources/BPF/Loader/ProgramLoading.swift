@@ -24,7 +24,7 @@ struct ProgramLoadRequest {
     var attachBTFObject: OwnedFileDescriptor?
     var fdArray: [Int32] = []
 
-    static let functionInfoSize = 8, lineInfoSize = 16
+    static let functionInfoSize = FinalProgram.functionInfoRecordSize, lineInfoSize = FinalProgram.lineInfoRecordSize
 
     /// Loads the program: without a log first (unless `logLevel` asks for one), then, on failure, again
     /// with a log that grows on `ENOSPC` up to 16 MiB, as libbpf does. `EAGAIN` is retried (the verifier

@@ -1,0 +1,62 @@
+import ArgumentParser
+import BPF
+import BPFObject
+import BTF
+
+/// The options `load` and the run command share: which programs, which target BTF, variable edits, and
+/// where pins go.
+struct LoadingOptions: ParsableArguments {
+    @Option(name: .customLong("program"), help: ArgumentHelp("Load only this program (repeatable); maps are always created.", valueName: "NAME"))
+    var programs: [String] = []
+
+    @Option(name: .customLong("btf"), help: ArgumentHelp("Target BTF for CO-RE: a raw BTF file or an ELF object with .BTF (default: the running kernel's).", valueName: "PATH"))
+    var btfPath: String?
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("Set a global variable before loading (a const volatile knob, or .data/.bss); repeatable.", valueName: "NAME=VALUE"))
+    var assignments: [String] = []
+
+    @Option(name: .customLong("pin"), help: ArgumentHelp("Pin directory for maps with pinning = LIBBPF_PIN_BY_NAME (default /sys/fs/bpf).", valueName: "DIR"))
+    var pinDirectory: String?
+
+    func validate() throws {
+        for assignment in assignments where !assignment.contains("=") {
+            throw ValidationError("--set \(assignment): expected NAME=VALUE")
+        }
+    }
+
+    /// The object at `path` with the `--set` edits applied and the `--program` names checked, and the
+    /// loader options; failures are reported as one line and exit 1.
+    func prepare(_ path: String) throws -> (ObjectSpec, LoadOptions) {
+        var spec = try readObject(path)
+        for name in programs where spec.program(named: name) == nil {
+            reportError("\(path): no program named '\(name)'", details: ["programs: " + spec.programs.map(\.name).joined(separator: ", ")])
+            throw ExitCode.failure
+        }
+        for assignment in assignments {
+            let parts = assignment.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            do { try spec.setVariable(String(parts[0]), to: VariableValue(parsing: String(parts[1]))) } catch {
+                reportError("--set \(assignment): \(error)")
+                throw ExitCode.failure
+            }
+        }
+        var options = LoadOptions(pinDirectory: pinDirectory, programNames: programs.isEmpty ? nil : Set(programs),
+                                  allowsPartialLoad: true)
+        if btfPath != nil {
+            do { options.coreTargets = try TargetBTF.load(btfPath).targets } catch {
+                reportError("\(error)")
+                throw ExitCode.failure
+            }
+        }
+        return (spec, options)
+    }
+}
+
+/// Loads `spec`, turning an object-wide failure into one line on stderr and exit 1.
+func loadObject(_ spec: ObjectSpec, options: LoadOptions, path: String) throws -> LoadedObject {
+    do {
+        return try LoadedObject.load(spec, options: options)
+    } catch {
+        reportError("\(path): \(error.message)", details: error.details)
+        throw ExitCode.failure
+    }
+}
