@@ -4,7 +4,7 @@ import SystemPackage
 /// `BPF_BTF_LOAD` of a prepared BTF image, with the BTF verifier's log on failure.
 enum BTFLoading {
     /// Loads `image`; on failure retries once with a log so the error can say why.
-    static func load(_ image: [UInt8]) -> Result<OwnedFileDescriptor, BPFError> {
+    static func load(_ image: [UInt8], kernelTime: inout UInt64) -> Result<OwnedFileDescriptor, BPFError> {
         var log = [UInt8](repeating: 0, count: 0)
         for attempt in 0..<2 {
             if attempt == 1 { log = [UInt8](repeating: 0, count: 1 << 20) }
@@ -18,7 +18,9 @@ enum BTFLoading {
                         attr.btf_log_size = UInt32(logBuffer.count)
                         attr.btf_log_level = 1
                     }
-                    return SystemCall.btfLoad(&attr, size: MemoryLayout<cbpf_btf_load_attr>.offset(of: \.btf_log_true_size)!)
+                    return LoadStatistics.timed(&kernelTime) {
+                        SystemCall.btfLoad(&attr, size: MemoryLayout<cbpf_btf_load_attr>.offset(of: \.btf_log_true_size)!)
+                    }
                 }
             }
             switch result {

@@ -1,6 +1,12 @@
 import BPFObject
 import BTF
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// An object loaded into the kernel: its maps and programs, alive while this value (or any of its maps and
 /// programs) is referenced. Nothing of it stays in the kernel after release unless pinned or attached.
 public final class LoadedObject: @unchecked Sendable {
@@ -17,15 +23,19 @@ public final class LoadedObject: @unchecked Sendable {
     public let warnings: [String]
     /// The object's BTF as the kernel holds it, when it was accepted.
     public let btf: OwnedFileDescriptor?
+    /// Where the load's time went: the part spent inside the kernel's commands, for telling the loader's
+    /// own overhead from the verifier's.
+    public let statistics: LoadStatistics
 
     init(spec: ObjectSpec, maps: [Map], programs: [Program], failures: [ProgramLoadFailure], warnings: [String],
-         btf: OwnedFileDescriptor?) {
+         btf: OwnedFileDescriptor?, statistics: LoadStatistics) {
         self.spec = spec
         self.maps = maps
         self.programs = programs
         self.failures = failures
         self.warnings = warnings
         self.btf = btf
+        self.statistics = statistics
     }
 
     /// The map named `name` (the object's name; `.rodata`, `.data`, `.bss` for global data).
@@ -41,4 +51,33 @@ public struct ProgramLoadFailure: Sendable {
     public var name: String
     /// What went wrong; for verifier rejections ``BPFError/log`` holds the log.
     public var error: BPFError
+}
+
+/// Time spent inside the kernel during one load, per command, in nanoseconds (monotonic clock).
+public struct LoadStatistics: Sendable {
+    /// Inside `BPF_PROG_LOAD` (every attempt: the verifier's time).
+    public var programLoadNanoseconds: UInt64 = 0
+    /// Inside `BPF_MAP_CREATE`.
+    public var mapCreateNanoseconds: UInt64 = 0
+    /// Inside `BPF_BTF_LOAD`.
+    public var btfLoadNanoseconds: UInt64 = 0
+    /// `BPF_PROG_LOAD` calls made (retries with a log included).
+    public var programLoadCalls = 0
+
+    /// All of the above.
+    public var kernelNanoseconds: UInt64 { programLoadNanoseconds + mapCreateNanoseconds + btfLoadNanoseconds }
+
+    /// Runs `body`, adding its duration to `total`.
+    static func timed<T>(_ total: inout UInt64, _ body: () -> T) -> T {
+        let start = now()
+        let result = body()
+        total &+= now() &- start
+        return result
+    }
+
+    static func now() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
+    }
 }

@@ -14,6 +14,7 @@ struct MapCreation {
     /// Pins this load created, removed again if the load fails.
     var newPins: [String] = []
     var warnings: [String] = []
+    var statistics = LoadStatistics()
 
     /// Creates every map of the spec, in order.
     mutating func createAll(kconfigImage: [UInt8]?) throws(BPFError) -> [Map] {
@@ -114,12 +115,12 @@ struct MapCreation {
         }
         var attr = attributes(mapSpec, withBTF: true)
         if let inner { attr.inner_map_fd = UInt32(bitPattern: inner.descriptor.rawValue) }
-        var result = SystemCall.mapCreate(&attr)
+        var result = LoadStatistics.timed(&statistics.mapCreateNanoseconds) { SystemCall.mapCreate(&attr) }
         if case .failure(let errno) = result, attr.btf_fd != 0 {
             // Some kernels refuse BTF for some map types or value layouts; libbpf retries without it.
             var plain = attributes(mapSpec, withBTF: false)
             plain.inner_map_fd = attr.inner_map_fd
-            result = SystemCall.mapCreate(&plain)
+            result = LoadStatistics.timed(&statistics.mapCreateNanoseconds) { SystemCall.mapCreate(&plain) }
             if case .success = result {
                 warnings.append("map '\(mapSpec.name)': created without BTF key/value types (the kernel refused them: \(errno.symbolicName))")
                 attr = plain

@@ -46,6 +46,7 @@ struct ObjectLoader {
     var features = LoaderFeatures.current
     var warnings: [String] = []
     var newPins: [String] = []
+    var statistics = LoadStatistics()
 
     init(spec: ObjectSpec, options: LoadOptions) {
         self.spec = spec
@@ -81,6 +82,7 @@ struct ObjectLoader {
             maps = try creation.createAll(kconfigImage: externs.kconfigImage)
             newPins = creation.newPins
             warnings += creation.warnings
+            statistics.mapCreateNanoseconds = creation.statistics.mapCreateNanoseconds
         } catch {
             newPins = creation.newPins
             throw error
@@ -115,7 +117,8 @@ struct ObjectLoader {
             error.details += ordered.dropFirst().map { "also failed: \($0.error.message)" }
             throw error
         }
-        return LoadedObject(spec: spec, maps: maps, programs: programs, failures: ordered, warnings: warnings, btf: btf)
+        return LoadedObject(spec: spec, maps: maps, programs: programs, failures: ordered, warnings: warnings, btf: btf,
+                            statistics: statistics)
     }
 
     /// Applies ``LoadOptions/programNames``: only those load (an unknown name is an error).
@@ -172,7 +175,7 @@ struct ObjectLoader {
             return nil
         }
         guard let image else { return nil }
-        switch BTFLoading.load(image) {
+        switch BTFLoading.load(image, kernelTime: &statistics.btfLoadNanoseconds) {
         case .success(let fd): return fd
         case .failure(let error):
             warnings.append("the kernel refused the object's BTF (\(error.message)); loading without BTF")
@@ -209,7 +212,7 @@ struct ObjectLoader {
     }
 
     /// Loads one linked program.
-    func loadProgram(_ linked: LinkedProgram, mapFDs: [String: Int32], externs: ResolvedExterns,
+    mutating func loadProgram(_ linked: LinkedProgram, mapFDs: [String: Int32], externs: ResolvedExterns,
                      modules: [Int: OwnedFileDescriptor], btf: OwnedFileDescriptor?,
                      coreOutcomes: [CoreKey: CoreRelocationOutcome]) throws(BPFError) -> Program {
         let program = linked.program
@@ -236,7 +239,7 @@ struct ObjectLoader {
             request.attachBTFObject = attach.module
         }
         request.fdArray = final.fdArray(moduleBTFDescriptor: { moduleFDs[$0] ?? 0 })
-        switch request.load(logLevel: options.logLevel, features: features) {
+        switch request.load(logLevel: options.logLevel, features: features, statistics: &statistics) {
         case .success(let (descriptor, log)):
             return Program(descriptor: descriptor, name: program.name, sectionName: program.sectionName, type: program.type,
                            expectedAttachType: program.expectedAttachType, attachTarget: program.attachTarget, verifierLog: log)

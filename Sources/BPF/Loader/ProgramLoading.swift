@@ -30,14 +30,17 @@ struct ProgramLoadRequest {
     /// with a log that grows on `ENOSPC` up to 16 MiB, as libbpf does. `EAGAIN` is retried (the verifier
     /// gives up on a signal); nothing else is.
     /// - Returns: the descriptor and the log (when one was taken).
-    func load(logLevel: UInt32, features: LoaderFeatures) -> Result<(OwnedFileDescriptor, String?), BPFError> {
+    func load(logLevel: UInt32, features: LoaderFeatures,
+              statistics: inout LoadStatistics) -> Result<(OwnedFileDescriptor, String?), BPFError> {
         var level = logLevel
         var logSize = level == 0 ? 0 : VerifierLog.initialSize
         var eagainRetries = 0
         while true {
             var log = [UInt8](repeating: 0, count: logSize)
             var trueSize: UInt32 = 0
-            let result = attempt(logLevel: level, log: &log, trueSize: &trueSize, features: features)
+            statistics.programLoadCalls += 1
+            let result = attempt(logLevel: level, log: &log, trueSize: &trueSize, features: features,
+                                 kernelTime: &statistics.programLoadNanoseconds)
             let text = logSize == 0 ? nil : Self.text(of: log)
             switch result {
             case .success(let fd):
@@ -60,7 +63,7 @@ struct ProgramLoadRequest {
     }
 
     private func attempt(logLevel: UInt32, log: inout [UInt8], trueSize: inout UInt32,
-                         features: LoaderFeatures) -> Result<Int, Errno> {
+                         features: LoaderFeatures, kernelTime: inout UInt64) -> Result<Int, Errno> {
         var attr = cbpf_prog_load_attr()
         attr.prog_type = type.rawValue
         attr.expected_attach_type = expectedAttachType?.rawValue ?? 0
@@ -101,7 +104,7 @@ struct ProgramLoadRequest {
                                 if attr.line_info_cnt > 0 { attr.line_info = kernelPointer(lineInfo.baseAddress) }
                                 if !self.fdArray.isEmpty { attr.fd_array = kernelPointer(fdArray.baseAddress) }
                                 if logBuffer.count > 0 { attr.log_buf = kernelPointer(logBuffer.baseAddress) }
-                                return SystemCall.programLoad(&attr, size: size)
+                                return LoadStatistics.timed(&kernelTime) { SystemCall.programLoad(&attr, size: size) }
                             }
                         }
                     }
