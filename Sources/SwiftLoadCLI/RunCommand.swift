@@ -30,8 +30,8 @@ struct RunCommand: ParsableCommand {
             reportError("\(object): no program named '\(name)'", details: ["programs: " + spec.programs.map(\.name).joined(separator: ", ")])
             throw ExitCode.failure
         }
-        // The kernel side (maps, programs, links) is not built yet: say so rather than pretend.
-        reportError("\(object): loading into the kernel is not available in this build yet; use 'inspect' or 'disasm' to examine the object")
+        // Attaching is not built yet: say so rather than pretend.
+        reportError("\(object): attaching programs is not available in this build yet; 'swift-load load' loads and verifies the object, 'inspect' and 'disasm' examine it")
         throw ExitCode.failure
     }
 }
