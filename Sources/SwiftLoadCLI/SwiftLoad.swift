@@ -10,7 +10,7 @@ public struct SwiftLoad: ParsableCommand {
         commandName: "swift-load",
         abstract: "Load, attach, inspect and relocate eBPF ELF objects.",
         discussion: "Run 'swift-load help <subcommand>' for details. Docs/ in the repository has a page per command.",
-        subcommands: [RunCommand.self, InspectCommand.self, DisasmCommand.self, RelocCommand.self, BTFCommand.self, ProbeCommand.self],
+        subcommands: [RunCommand.self, LoadCommand.self, InspectCommand.self, DisasmCommand.self, RelocCommand.self, BTFCommand.self, ProbeCommand.self],
         defaultSubcommand: RunCommand.self
     )
 }

@@ -19,14 +19,14 @@ import Glibc
     /// is EINVAL, a program of zero instructions E2BIG.
     @Test func bpfReachesTheKernel() throws {
         try require(geteuid() == 0, "bpf() needs root")
-        var attr = bpf_attr()
-        guard case .failure(let mapErrno) = SystemCall.bpf(BPF_MAP_CREATE, &attr) else {
+        var mapAttr = cbpf_map_create_attr()
+        guard case .failure(let mapErrno) = SystemCall.bpf(.mapCreate, &mapAttr) else {
             Issue.record("an empty BPF_MAP_CREATE unexpectedly succeeded")
             return
         }
         #expect(mapErrno == .invalidArgument)
-        attr = bpf_attr()
-        guard case .failure(let programErrno) = SystemCall.bpf(BPF_PROG_LOAD, &attr) else {
+        var programAttr = cbpf_prog_load_attr()
+        guard case .failure(let programErrno) = SystemCall.bpf(.programLoad, &programAttr) else {
             Issue.record("an empty BPF_PROG_LOAD unexpectedly succeeded")
             return
         }
@@ -34,7 +34,7 @@ import Glibc
         // A size past what the kernel knows, with non-zero bytes there, is E2BIG.
         var big = [UInt8](repeating: 1, count: MemoryLayout<bpf_attr>.size + 64)
         let oversize = big.withUnsafeMutableBytes { raw -> Int in
-            cbpf_bpf(Int32(BPF_MAP_CREATE.rawValue), raw.baseAddress!.assumingMemoryBound(to: bpf_attr.self), UInt32(raw.count))
+            cbpf_bpf(Int32(BPFCommand.mapCreate.rawValue), raw.baseAddress!, UInt32(raw.count))
         }
         #expect(oversize == -Int(E2BIG))
     }

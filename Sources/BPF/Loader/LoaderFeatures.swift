@@ -30,7 +30,14 @@ struct LoaderFeatures: Sendable {
 extension LoaderFeatures {
     /// The running kernel's answers.
     static var current: LoaderFeatures {
+        let kernel = KernelFeatures.shared
         var features = LoaderFeatures()
+        features.objectNames = kernel.supports(.programNames)
+        features.mmapableMaps = kernel.supports(.mmapableArrays)
+        features.bindMap = kernel.supports(.programBindMap)
+        features.logTrueSize = kernel.supports(.logTrueSize)
+        features.bpfCookie = kernel.supports(.bpfCookie)
+        features.btf = kernel.btfSupport
         features.possibleCPUs = (try? PossibleCPUs.count()) ?? 1
         return features
     }
