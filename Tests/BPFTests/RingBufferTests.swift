@@ -187,15 +187,7 @@ import TestSupport
 
     /// Runs `program` `times` times on a 64-byte packet.
     static func run(_ program: Program, times: UInt32) throws {
-        var packet = [UInt8](repeating: 0, count: 64)
-        try packet.withUnsafeMutableBytes { bytes in
-            var attr = cbpf_test_run_attr()
-            attr.prog_fd = UInt32(program.descriptor.rawValue)
-            attr.data_in = UInt64(UInt(bitPattern: bytes.baseAddress))
-            attr.data_size_in = UInt32(bytes.count)
-            attr.repeat = times
-            try SystemCall.programTestRun(&attr).get()
-        }
+        _ = try program.testRun(input: [UInt8](repeating: 0, count: 64), repeat: times)
     }
 
     static func setUp() throws -> (Map, Program) {
@@ -299,7 +291,7 @@ import TestSupport
         var mapID: UInt32?
         do {
             let (rb, program) = try Self.setUp()
-            mapID = AttachKit.kernelID(rb.descriptor.rawValue, "map_id")
+            mapID = try rb.info().id
             let reader = try RingBufferReader(map: rb)
             let collector = Task {
                 var records: [[UInt8]] = []

@@ -33,7 +33,7 @@ import TestSupport
         var programID: UInt32?
         do {
             let program = try AttachKit.load(.socketFilter, AttachKit.counterProgram(counts), name: "count_packets")
-            programID = AttachKit.kernelID(program.descriptor.rawValue, "prog_id")
+            programID = try program.info().id
             let link = try program.attachSocketFilter(interface: "lo")
             #expect(link.kind == .socketFilter(ownsSocket: true))
             #expect(link.target == "socket/lo")

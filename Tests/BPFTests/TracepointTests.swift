@@ -6,8 +6,8 @@ import Testing
 import TestSupport
 @testable import BPF
 
-/// Hand-built maps and programs for the attach and buffer tests, made with the syscall layer directly so
-/// that these tests check attaching, not the object loader.
+/// Hand-built maps and programs for the attach and buffer tests, made outside any object so that these
+/// tests check attaching, not the object loader.
 enum AttachKit {
     /// One instruction: `opcode | dst << 8 | src << 12 | offset << 16 | imm << 32` (little-endian hosts).
     static func insn(_ opcode: UInt8, dst: UInt8 = 0, src: UInt8 = 0, off: Int16 = 0, imm: Int32 = 0) -> UInt64 {
@@ -55,61 +55,19 @@ enum AttachKit {
         ]
     }
 
-    /// Creates a map with the syscall layer.
+    /// A map outside any object.
     static func makeMap(_ type: MapType, keySize: Int, valueSize: Int, maxEntries: UInt32, name: String) throws -> Map {
-        var attr = cbpf_map_create_attr()
-        attr.map_type = type.rawValue
-        attr.key_size = UInt32(keySize)
-        attr.value_size = UInt32(valueSize)
-        attr.max_entries = maxEntries
-        let fd = try SystemCall.mapCreate(&attr).get()
-        return Map(descriptor: try OwnedFileDescriptor(adopting: Int32(fd)), name: name, type: type, keySize: keySize,
-                   valueSize: valueSize, maxEntries: maxEntries, flags: 0)
+        try Map.create(type: type, keySize: keySize, valueSize: valueSize, maxEntries: maxEntries, name: name)
     }
 
-    /// Loads `instructions` as a program of `type` with the syscall layer; the verifier log on failure.
+    /// Loads `instructions` as a program of `type`, with the verifier's log in the error when it refuses.
     static func load(_ type: ProgramType, _ instructions: [UInt64], name: String) throws -> Program {
-        var log = [CChar](repeating: 0, count: 1 << 16)
-        let result: Result<Int, Errno> = instructions.withUnsafeBufferPointer { code in
-            "GPL".withCString { license in
-                log.withUnsafeMutableBufferPointer { logBuffer in
-                    var attr = cbpf_prog_load_attr()
-                    attr.prog_type = type.rawValue
-                    attr.insn_cnt = UInt32(code.count)
-                    attr.insns = UInt64(UInt(bitPattern: code.baseAddress))
-                    attr.license = UInt64(UInt(bitPattern: license))
-                    attr.log_level = 1
-                    attr.log_size = UInt32(logBuffer.count)
-                    attr.log_buf = UInt64(UInt(bitPattern: logBuffer.baseAddress))
-                    return SystemCall.programLoad(&attr)
-                }
-            }
-        }
-        switch result {
-        case .success(let fd):
-            return Program(descriptor: try OwnedFileDescriptor(adopting: Int32(fd)), name: name, sectionName: "",
-                           type: type, expectedAttachType: nil)
-        case .failure(let errno):
-            let text = String(decoding: log.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            throw BPFError(.verifier, "loading \(name): \(errno.symbolicName)", errno: errno, log: text)
-        }
+        try Program.load(type: type, instructions: instructions, name: name, logSize: 1 << 16)
     }
 
     /// Element 0 of a one-element u64 array map.
     static func firstValue(_ map: Map) throws -> UInt64 {
-        var key: UInt32 = 0
-        var value: UInt64 = 0
-        try SystemCall.mapLookupElement(map.descriptor.rawValue, key: &key, value: &value).get()
-        return value
-    }
-
-    /// The kernel id of the object behind `fd`, from its fdinfo line `field:` (`prog_id`, `map_id`, `link_id`).
-    static func kernelID(_ fd: Int32, _ field: String) -> UInt32? {
-        guard let text = try? String(contentsOfFile: "/proc/self/fdinfo/\(fd)", encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
-            return UInt32(line.dropFirst(field.count + 1).trimmingCharacters(in: .whitespaces))
-        }
-        return nil
+        try map.lookup(UInt32(0), as: UInt64.self) ?? 0
     }
 
     /// Waits up to two seconds for `condition` (kernel objects are released when the last reference goes,
@@ -188,7 +146,7 @@ enum AttachKit {
 
         let info = try link.info()
         #expect(info.type == .perfEvent)
-        #expect(info.programID == AttachKit.kernelID(program.descriptor.rawValue, "prog_id"))
+        #expect(info.programID == (try program.info().id))
         #expect(SystemCall.allIDs(of: .link).contains(info.id))
 
         let before = try AttachKit.firstValue(counts)
@@ -262,8 +220,8 @@ enum AttachKit {
         try BPFFileSystem.prepare("/sys/fs/bpf")
         let path = "/sys/fs/bpf/swift_load_attach_map_\(getpid())"
         let counts = try AttachKit.makeMap(.array, keySize: 4, valueSize: 8, maxEntries: 1, name: "counts")
-        try SystemCall.objectPin(counts.descriptor.rawValue, path: path).get()
-        defer { unlink(path) }
+        try counts.pin(at: path)
+        defer { try? counts.unpin() }
         do {
             _ = try Link.open(pinnedAt: path)
             Issue.record("a pinned map opened as a link")

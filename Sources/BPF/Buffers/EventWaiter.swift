@@ -13,7 +13,7 @@ import Musl
 public final class EventWaiter: Sendable {
     /// What ended a wait.
     public struct Readiness: Sendable, Hashable {
-        /// The tokens of the descriptors that became readable (as given to ``add(_:token:)``).
+        /// The tokens of the descriptors that became readable (as given to ``EventWaiter/add(_:token:what:)``).
         public var tokens: [UInt64]
         /// Whether ``wake()`` was called (the wake-up is consumed by this wait).
         public var woken: Bool

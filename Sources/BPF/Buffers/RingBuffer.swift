@@ -117,7 +117,9 @@ public final class RingBufferReader: @unchecked Sendable {
 
     /// Waits until records are available (or `timeout` passes, or ``wake()`` / ``stop()`` is called, or a
     /// signal arrives), then consumes them as ``consume(_:)`` does.
-    /// - Parameter timeout: nil waits without limit; `.zero` does not wait.
+    /// - Parameters:
+    ///   - timeout: nil waits without limit; `.zero` does not wait.
+    ///   - handler: called with each record's bytes, valid only during the call.
     /// - Returns: how many records were handed to `handler` (0 on timeout or wake-up).
     @discardableResult
     public func poll(timeout: Duration? = nil, _ handler: (UnsafeRawBufferPointer) -> Void) throws(BPFError) -> Int {

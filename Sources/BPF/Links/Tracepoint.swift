@@ -8,7 +8,10 @@ extension Program {
     /// `PERF_TYPE_TRACEPOINT` perf event for every process, and attaches through a perf link, or through
     /// `PERF_EVENT_IOC_SET_BPF` on kernels without perf links (see ``attach(perfEvent:cookie:target:)``).
     ///
-    /// - Parameter cookie: a value the program reads with `bpf_get_attach_cookie()` (needs perf links).
+    /// - Parameters:
+    ///   - category: the tracepoint's category (its directory under `<tracefs>/events`).
+    ///   - name: the tracepoint's name within the category.
+    ///   - cookie: a value the program reads with `bpf_get_attach_cookie()` (needs perf links).
     /// - Returns: the attachment; closing it detaches the program.
     /// - Throws: ``BPFError`` `.invalidArgument` when this is not a tracepoint program, `.notFound` when the
     ///   kernel has no such tracepoint, `.permission` without root.
