@@ -166,6 +166,25 @@ enum AttachKit {
         #expect(try AttachKit.firstValue(counts) == after)
     }
 
+    /// `detach()` ends a link at once where the kernel can; perf event links cannot be detached this way
+    /// (EOPNOTSUPP): the error says so and the link stays open.
+    @Test func detachEndsTheLinkOrSaysWhyNot() throws {
+        try AttachKit.requireRoot()
+        let counts = try AttachKit.makeMap(.array, keySize: 4, valueSize: 8, maxEntries: 1, name: "counts")
+        let program = try AttachKit.load(.tracepoint, AttachKit.counterProgram(counts), name: "count_exec")
+        let link = try program.attachTracepoint(category: "syscalls", name: "sys_enter_execve")
+        do {
+            try link.detach()
+            #expect(!link.isOpen)
+        } catch {
+            #expect(error.code == .unsupported)
+            #expect(error.message.contains("no BPF_LINK_DETACH for this kind of link"))
+            #expect(link.isOpen)
+            link.close()
+        }
+        try link.detach() // closed: nothing to do
+    }
+
     @Test func releasingTheLastReferenceDetaches() throws {
         try AttachKit.requireRoot()
         let counts = try AttachKit.makeMap(.array, keySize: 4, valueSize: 8, maxEntries: 1, name: "counts")

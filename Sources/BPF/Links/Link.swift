@@ -90,14 +90,14 @@ public final class Link: Sendable, CustomStringConvertible {
     /// Ends the attachment now, even when the link is pinned or its descriptor is shared: `BPF_LINK_DETACH`
     /// for BPF links, then closes this object's descriptor. The pin (if any) stays, as a defunct link.
     ///
-    /// - Throws: ``BPFError`` `.unsupported` when the kernel cannot detach this kind of link while other
-    ///   references exist (perf event links before kernel support): unpin it and close it instead.
+    /// - Throws: ``BPFError`` `.unsupported` when the kernel has no `BPF_LINK_DETACH` for this kind of link
+    ///   (perf event links, among others): close it, and unpin it, instead. The link stays open then.
     public func detach() throws(BPFError) {
         guard let fd = fileDescriptor else { return }
         if kind == .bpfLink {
             if case .failure(let errno) = SystemCall.linkDetach(fd) {
                 if errno == .notSupported || errno == .invalidArgument {
-                    throw BPFError(.unsupported, "cannot detach \(description) while it is pinned or shared: this kind of link has no BPF_LINK_DETACH (\(errno.symbolicName)); unpin it and close it",
+                    throw BPFError(.unsupported, "cannot detach \(description): the kernel has no BPF_LINK_DETACH for this kind of link (\(errno.symbolicName)); close it (and unpin it) instead",
                                    command: .linkDetach, errno: errno)
                 }
                 throw BPFError(errno: errno, command: .linkDetach, "detaching \(description)")
