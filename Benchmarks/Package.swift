@@ -6,7 +6,7 @@ import PackageDescription
 let package = Package(
     name: "swift-load-benchmarks",
     dependencies: [
-        // The repository root: the offline products only (no kernel access in the benchmark binary).
+        // The repository root: btf-bench uses the offline products only; load-bench the kernel side (BPF).
         .package(name: "swift-load", path: ".."),
     ],
     targets: [
@@ -15,6 +15,13 @@ let package = Package(
             dependencies: [
                 .product(name: "BTF", package: "swift-load"),
                 .product(name: "ByteParsing", package: "swift-load"),
+            ]),
+        // Object loading and map access through the library, against harness/libbpf_load_bench.c.
+        .executableTarget(
+            name: "load-bench",
+            dependencies: [
+                .product(name: "BPF", package: "swift-load"),
+                .product(name: "BPFObject", package: "swift-load"),
             ]),
     ],
     swiftLanguageModes: [.v6]
