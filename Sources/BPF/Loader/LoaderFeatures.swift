@@ -19,6 +19,8 @@ struct LoaderFeatures: Sendable {
     var logTrueSize = true
     /// `bpf_get_attach_cookie` exists (kernel 5.15): `LINUX_HAS_BPF_COOKIE`.
     var bpfCookie = true
+    /// Syscalls go through `__<arch>_sys_*` wrappers: `LINUX_HAS_SYSCALL_WRAPPER`.
+    var syscallWrapper = true
     /// Which BTF kinds the kernel accepts; others are sanitised away before `BPF_BTF_LOAD`.
     var btf = BTFKernelSupport.all
     /// The machine's page size.
@@ -37,6 +39,7 @@ extension LoaderFeatures {
         features.bindMap = kernel.supports(.programBindMap)
         features.logTrueSize = kernel.supports(.logTrueSize)
         features.bpfCookie = kernel.supports(.bpfCookie)
+        features.syscallWrapper = kernel.supports(.syscallWrapper)
         features.btf = kernel.btfSupport
         features.possibleCPUs = (try? PossibleCPUs.count()) ?? 1
         return features

@@ -65,7 +65,7 @@ struct MapCreation {
         attr.value_size = mapSpec.valueSize
         attr.max_entries = Self.maxEntries(mapSpec, pageSize: features.pageSize, possibleCPUs: features.possibleCPUs)
         attr.map_flags = mapSpec.flags
-        if mapSpec.origin != .btf, mapSpec.origin != .innerTemplate, mapSpec.isInternal, !features.mmapableMaps {
+        if mapSpec.isInternal, !features.mmapableMaps {  // the loader added the flag; drop it where unknown
             attr.map_flags &= ~MapFlag.mmapable
         }
         attr.numa_node = mapSpec.flags & MapFlag.numaNode != 0 ? mapSpec.numaNode : 0
@@ -80,10 +80,10 @@ struct MapCreation {
             }
         }
         if withBTF, let btf, mapSpec.keyTypeID != 0 || mapSpec.valueTypeID != 0,
-           !mapSpec.type.traits.contains(.rejectsBTFKeyValue) {
+           mapSpec.type.acceptsBTFKeyValueTypeIDs {
             attr.btf_fd = UInt32(bitPattern: btf.rawValue)
             attr.btf_key_type_id = mapSpec.keyTypeID
-            attr.btf_value_type_id = mapSpec.type.traits.contains(.rejectsBTFValue) ? 0 : mapSpec.valueTypeID
+            attr.btf_value_type_id = mapSpec.type.acceptsBTFValueTypeID ? mapSpec.valueTypeID : 0
         }
         return attr
     }
@@ -92,12 +92,11 @@ struct MapCreation {
     /// more), a ring buffer's size rounded up to a power-of-two number of pages (libbpf's
     /// `adjust_ringbuf_sz`).
     static func maxEntries(_ mapSpec: MapSpec, pageSize: Int, possibleCPUs: Int) -> UInt32 {
-        let traits = mapSpec.type.traits
-        if traits.contains(.perfEventArray) {
+        if mapSpec.type.traits.contains(.perfEventArray) {
             let cpus = UInt32(possibleCPUs)
             return mapSpec.maxEntries == 0 || mapSpec.maxEntries > cpus ? cpus : mapSpec.maxEntries
         }
-        if traits.contains(.ringBuffer) {
+        if mapSpec.type.isRingBuffer {
             var size = UInt64(pageSize)
             while size < UInt64(mapSpec.maxEntries) && size < 1 << 31 { size <<= 1 }
             return UInt32(truncatingIfNeeded: size)
@@ -107,7 +106,7 @@ struct MapCreation {
 
     private mutating func createFresh(_ mapSpec: MapSpec) throws(BPFError) -> Map {
         var inner: Map?
-        if mapSpec.type.traits.contains(.mapInMap) {
+        if mapSpec.type.isMapInMap {
             guard let innerSpec = mapSpec.innerMap?.spec else {
                 throw BPFError(.invalidObject, "map '\(mapSpec.name)': a map-in-map needs an inner map definition (__array(values, ...))")
             }
@@ -201,7 +200,7 @@ struct MapCreation {
 
     /// Writes `values = { [i] = &map }` of map-in-map definitions once every map exists.
     private func writeInnerMapSlots(_ maps: [Map]) throws(BPFError) {
-        for (outer, mapSpec) in zip(maps, spec.maps) where mapSpec.type.traits.contains(.mapInMap) {
+        for (outer, mapSpec) in zip(maps, spec.maps) where mapSpec.type.isMapInMap {
             for slot in mapSpec.initialSlots {
                 guard let inner = maps.first(where: { $0.name == slot.symbol }) else {
                     throw BPFError(.invalidObject, "map '\(mapSpec.name)': slot \(slot.index) names '\(slot.symbol)', which is not a map of the object")
@@ -223,11 +222,10 @@ struct MapCreation {
     /// A map creation failure in words a user can act on.
     static func creationError(_ mapSpec: MapSpec, _ errno: Errno) -> BPFError {
         var error = BPFError(errno: errno, command: .mapCreate, "map '\(mapSpec.name)' (\(mapSpec.type))")
-        if errno == .invalidArgument || errno == .notSupported || errno == .kernelNotSupported {
-            if mapSpec.type.entry == nil {
-                error.code = .unsupported
-                error.message += "; this kernel may not know map type \(mapSpec.type.rawValue)"
-            }
+        if errno == .invalidArgument || errno == .notSupported || errno == .kernelNotSupported,
+           !KernelFeatures.shared.supports(mapType: mapSpec.type) {
+            error.code = .unsupported
+            error.message += "; this kernel does not support map type \(mapSpec.type)"
         }
         return error
     }

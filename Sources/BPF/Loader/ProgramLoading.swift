@@ -50,10 +50,9 @@ struct ProgramLoadRequest {
             case .failure(.noSpace) where level != 0 && logSize < VerifierLog.maximumSize:
                 let wanted = Int(trueSize) > logSize ? Int(trueSize) : logSize * 4
                 logSize = min(wanted, VerifierLog.maximumSize)
-            case .failure(let errno) where level == 0:
-                // Retry with a log only when the failure can be the verifier's: not for a missing privilege
-                // before verification or a kernel without the program type (no log then either way).
-                _ = errno
+            case .failure where level == 0:
+                // libbpf's order: the first attempt takes no log; any failure is retried with one, which
+                // is empty when the kernel refused before verifying (privilege, unknown type).
                 level = 1
                 logSize = VerifierLog.initialSize
             case .failure(let errno):
@@ -72,7 +71,7 @@ struct ProgramLoadRequest {
         attr.prog_flags = flags
         if features.objectNames {
             withUnsafeMutableBytes(of: &attr.prog_name) { buffer in
-                for (index, byte) in Self.kernelName(name).utf8.enumerated() { buffer[index] = byte }
+                for (index, byte) in KernelName.sanitized(name).utf8.enumerated() { buffer[index] = byte }
             }
         }
         if let btf {
@@ -115,14 +114,6 @@ struct ProgramLoadRequest {
         return result
     }
 
-    /// The kernel's name for a program: 15 characters of `[A-Za-z0-9_.]` (the kernel refuses others).
-    static func kernelName(_ name: String) -> String {
-        String(String.UnicodeScalarView(name.unicodeScalars.prefix(15).map { scalar in
-            scalar.properties.isASCIIHexDigit || (scalar.isASCII && (scalar.properties.isAlphabetic || scalar == "_" || scalar == "."))
-                ? scalar : "_"
-        }))
-    }
-
     /// The log's text up to its terminating NUL.
     static func text(of log: [UInt8]) -> String {
         let end = log.firstIndex(of: 0) ?? log.count
@@ -145,7 +136,7 @@ struct ProgramLoadRequest {
             }
         }
         if hasVerdict, errno == .permissionDenied || errno == .invalidArgument || errno == .noSpace
-            || errno == Errno(rawValue: 7) || errno == .kernelNotSupported || errno == .notSupported || errno == .fileExists {
+            || errno == .argListTooLong || errno == .kernelNotSupported || errno == .notSupported || errno == .fileExists {
             let verdict = VerifierLog.relevantTail(log ?? "", lines: 1).first ?? ""
             return BPFError(.verifier, "\(what) rejected by the verifier (\(errno.symbolicName)): \(verdict)",
                             command: .programLoad, errno: errno, log: log)
@@ -154,8 +145,10 @@ struct ProgramLoadRequest {
         failure.log = log
         if errno == .invalidArgument && !hasVerdict {
             failure.code = .unsupported
-            failure.message += "; the kernel gave no verifier log, so it refused the attributes: this kernel may lack program type '\(type)'"
-                + (expectedAttachType.map { " with attach type '\($0)'" } ?? "")
+            failure.message += KernelFeatures.shared.supports(programType: type)
+                ? "; the kernel gave no verifier log, so it refused the attributes"
+                    + (expectedAttachType.map { " (attach type '\($0)' with program type '\(type)')" } ?? "")
+                : "; this kernel does not support program type '\(type)'"
         }
         return failure
     }

@@ -196,25 +196,24 @@ enum Probes {
     private static func syscallWrapper() -> ProbeResult {
         guard let prefix = syscallPrefix else { return .no }
         let symbol = "__\(prefix)_sys_bpf"
-        if let storage = try? ByteStorage(contentsOf: "/proc/kallsyms", maximumSize: 1 << 28) {
-            let view = storage.view(order: .little)
-            if let bytes = view.bytes(0, view.count), !bytes.isEmpty {
-                return ProbeResult(supported: containsSymbol(bytes, symbol))
-            }
+        // The kernel's BTF is mapped and indexed once per process anyway; kallsyms is a long text to scan.
+        if let vmlinux = try? KernelBTF.vmlinux(), vmlinux.firstID(named: symbol, kind: .function) != nil {
+            return .yes
         }
-        guard let vmlinux = try? KernelBTF.vmlinux() else { return .no }
-        return ProbeResult(supported: vmlinux.firstID(named: symbol, kind: .function) != nil)
+        guard let storage = try? ByteStorage(contentsOf: "/proc/kallsyms", maximumSize: 1 << 28) else { return .no }
+        let view = storage.view(order: .little)
+        guard let bytes = view.bytes(0, view.count) else { return .no }
+        return ProbeResult(supported: containsSymbol(bytes, symbol))
     }
 
     /// Whether a kallsyms text has a line whose name is exactly `symbol` (`ADDRESS TYPE NAME [MODULE]`).
     static func containsSymbol(_ kallsyms: [UInt8], _ symbol: String) -> Bool {
-        for line in kallsyms.split(separator: UInt8(ascii: "\n")) {
-            let fields = line.split(separator: UInt8(ascii: " "), maxSplits: 2)
-            guard fields.count == 3 else { continue }
-            let name = fields[2].prefix { $0 != UInt8(ascii: "\t") }
-            if name.elementsEqual(symbol.utf8) { return true }
+        var found = false
+        RunningKernel.forEachSymbol(in: kallsyms) { _, name in
+            found = name.elementsEqual(symbol.utf8)
+            return !found
         }
-        return false
+        return found
     }
 
     /// The prefix the kernel gives syscall entry points on this architecture (libbpf's table).

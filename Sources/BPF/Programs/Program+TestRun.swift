@@ -20,7 +20,8 @@ public struct TestRunResult: Sendable, Hashable {
     public var returnValue: UInt32
     /// The packet data after the run (as the program left it; empty when no output was asked for).
     public var output: [UInt8]
-    /// The context after the run, when a context was passed in.
+    /// The context after the run, when a context was passed in (a syscall program's argument block as the
+    /// program left it; nil for raw tracepoints, whose context the kernel does not copy back).
     public var context: [UInt8]?
     /// The average time of one run, as the kernel measured it (nanosecond resolution).
     public var duration: Duration
@@ -51,8 +52,12 @@ extension Program {
         guard (0...Program.maximumTestRunBuffer).contains(outputRoom) else {
             throw BPFError(.invalidArgument, "\(what): output size \(outputRoom) out of range (0...\(Program.maximumTestRunBuffer))")
         }
-        var contextRoom = context?.count ?? 0
+        // Syscall and raw tracepoint runs refuse ctx_out (EINVAL); a syscall program's context comes back
+        // in place, in the ctx_in buffer, and a raw tracepoint's is never written back.
+        let contextOutRefused = type == .syscall || type == .rawTracepoint
+        var contextRoom = contextOutRefused ? 0 : context?.count ?? 0
         for _ in 0..<4 {
+            var contextIn = context ?? []
             var output = [UInt8](repeating: 0, count: max(outputRoom, 1))
             var contextOut = [UInt8](repeating: 0, count: max(contextRoom, 1))
             var attr = cbpf_test_run_attr()
@@ -65,13 +70,13 @@ extension Program {
             attr.flags = flags.rawValue
             attr.cpu = cpu
             let result = input.withUnsafeBytes { inputBytes in
-                (context ?? []).withUnsafeBytes { contextBytes in
+                contextIn.withUnsafeMutableBytes { contextBytes in
                     output.withUnsafeMutableBytes { outputBytes in
                         contextOut.withUnsafeMutableBytes { contextOutBytes in
                             attr.data_in = input.isEmpty ? 0 : kernelPointer(inputBytes.baseAddress)
                             attr.data_out = outputRoom == 0 ? 0 : kernelPointer(outputBytes.baseAddress)
                             attr.ctx_in = context == nil ? 0 : kernelPointer(contextBytes.baseAddress)
-                            attr.ctx_out = context == nil ? 0 : kernelPointer(contextOutBytes.baseAddress)
+                            attr.ctx_out = context == nil || contextOutRefused ? 0 : kernelPointer(contextOutBytes.baseAddress)
                             return SystemCall.programTestRun(&attr)
                         }
                     }
@@ -81,8 +86,13 @@ extension Program {
             case .success:
                 let outputCount = min(Int(attr.data_size_out), outputRoom)
                 let contextCount = min(Int(attr.ctx_size_out), contextRoom)
-                return TestRunResult(returnValue: attr.retval, output: Array(output[..<outputCount]),
-                                     context: context == nil ? nil : Array(contextOut[..<contextCount]),
+                let contextBack: [UInt8]? = switch (context, type) {
+                case (nil, _): nil
+                case (_, .syscall): contextIn
+                case (_, .rawTracepoint): nil
+                default: Array(contextOut[..<contextCount])
+                }
+                return TestRunResult(returnValue: attr.retval, output: Array(output[..<outputCount]), context: contextBack,
                                      duration: .nanoseconds(Int64(attr.duration)))
             case .failure(.noSpace) where Int(attr.data_size_out) > outputRoom || Int(attr.ctx_size_out) > contextRoom:
                 let neededOutput = max(outputRoom, Int(attr.data_size_out))

@@ -61,16 +61,29 @@ extension RunningKernel {
 
     /// `ADDRESS TYPE NAME [MODULE]` lines; the first address of each wanted name wins, as libbpf keeps it.
     static func parseSymbolAddresses(_ bytes: [UInt8], _ names: Set<String>) -> [String: UInt64] {
+        // kallsyms has ~200,000 lines: names are compared as bytes, and only a name of a wanted length
+        // becomes a String.
+        let lengths = Set(names.map(\.utf8.count))
         var found: [String: UInt64] = [:]
-        for line in bytes.split(separator: UInt8(ascii: "\n")) {
-            let fields = line.split(separator: UInt8(ascii: " "), maxSplits: 3)
-            guard fields.count >= 3 else { continue }
-            var name = String(decoding: fields[2], as: UTF8.self)
-            if let tab = name.firstIndex(of: "\t") { name = String(name[..<tab]) }
-            guard names.contains(name), found[name] == nil,
-                  let address = UInt64(String(decoding: fields[0], as: UTF8.self), radix: 16), address != 0 else { continue }
-            found[name] = address
+        forEachSymbol(in: bytes) { address, name in
+            guard lengths.contains(name.count) else { return true }
+            let text = String(decoding: name, as: UTF8.self)
+            guard names.contains(text), found[text] == nil,
+                  let value = UInt64(String(decoding: address, as: UTF8.self), radix: 16), value != 0 else { return true }
+            found[text] = value
+            return found.count < names.count
         }
         return found
+    }
+
+    /// Calls `body` with the address and name bytes of each `ADDRESS TYPE NAME[\tMODULE]` line of a
+    /// kallsyms text, until it returns false.
+    static func forEachSymbol(in bytes: [UInt8], _ body: (ArraySlice<UInt8>, ArraySlice<UInt8>) -> Bool) {
+        for line in bytes.split(separator: UInt8(ascii: "\n")) {
+            let fields = line.split(separator: UInt8(ascii: " "), maxSplits: 2)
+            guard fields.count == 3 else { continue }
+            let name = fields[2].prefix { $0 != UInt8(ascii: "\t") && $0 != UInt8(ascii: " ") }
+            if !body(fields[0], name) { return }
+        }
     }
 }

@@ -436,36 +436,10 @@ struct KconfigForm {
     /// `strtoull(text, &end, 0)` that must consume the whole text: optional leading spaces and sign, then
     /// `0x` hex, `0` octal or decimal digits. A `-` negates modulo 2^64; overflow is refused.
     static func parseUnsigned(_ text: String) -> UInt64? {
-        var bytes = Substring(text).utf8.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
-        var negative = false
-        if let sign = bytes.first, sign == UInt8(ascii: "-") || sign == UInt8(ascii: "+") {
-            negative = sign == UInt8(ascii: "-")
-            bytes = bytes.dropFirst()
-        }
-        var radix: UInt64 = 10
-        if bytes.starts(with: "0x".utf8) || bytes.starts(with: "0X".utf8) {
-            radix = 16
-            bytes = bytes.dropFirst(2)
-        } else if bytes.count > 1, bytes.first == UInt8(ascii: "0") {
-            radix = 8
-            bytes = bytes.dropFirst()
-        }
-        guard !bytes.isEmpty else { return nil }
-        var value: UInt64 = 0
-        for byte in bytes {
-            let digit: UInt64
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt64(byte - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt64(byte - UInt8(ascii: "a") + 10)
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt64(byte - UInt8(ascii: "A") + 10)
-            default: return nil
-            }
-            guard digit < radix else { return nil }
-            let (product, overflow) = value.multipliedReportingOverflow(by: radix)
-            let (sum, carry) = product.addingReportingOverflow(digit)
-            guard !overflow, !carry else { return nil }
-            value = sum
-        }
+        var rest = Substring(text).drop { $0 == " " || $0 == "\t" }
+        let negative = rest.first == "-"
+        if negative || rest.first == "+" { rest = rest.dropFirst() }
+        guard let value = parseCInteger(rest) else { return nil }
         return negative ? 0 &- value : value
     }
 }

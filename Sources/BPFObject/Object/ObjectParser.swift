@@ -376,11 +376,13 @@ struct ObjectParser {
 }
 
 /// Kernel-side object names: at most 15 characters of `[A-Za-z0-9_.]`.
-enum KernelName {
-    static let maximumLength = 15
+public enum KernelName {
+    /// `BPF_OBJ_NAME_LEN` less the terminating NUL.
+    public static let maximumLength = 15
 
-    /// Replaces characters the kernel refuses with `_` and truncates.
-    static func sanitized(_ name: String) -> String {
+    /// Replaces characters the kernel refuses in map and program names (all but `[A-Za-z0-9_.]`) with `_`
+    /// and truncates to ``maximumLength``.
+    public static func sanitized(_ name: String) -> String {
         String(name.utf8.prefix(maximumLength).map { byte -> Character in
             let c = Character(Unicode.Scalar(byte))
             return c.isASCII && (c.isLetter || c.isNumber || c == "_" || c == ".") ? c : "_"
