@@ -17,10 +17,6 @@ struct LoaderFeatures: Sendable {
     var bindMap = true
     /// `log_true_size` exists (kernel 6.4), so the full `cbpf_prog_load_attr` may be passed.
     var logTrueSize = true
-    /// `bpf_get_attach_cookie` exists (kernel 5.15): `LINUX_HAS_BPF_COOKIE`.
-    var bpfCookie = true
-    /// Syscalls go through `__<arch>_sys_*` wrappers: `LINUX_HAS_SYSCALL_WRAPPER`.
-    var syscallWrapper = true
     /// Which BTF kinds the kernel accepts; others are sanitised away before `BPF_BTF_LOAD`.
     var btf = BTFKernelSupport.all
     /// The machine's page size.
@@ -38,8 +34,6 @@ extension LoaderFeatures {
         features.mmapableMaps = kernel.supports(.mmapableArrays)
         features.bindMap = kernel.supports(.programBindMap)
         features.logTrueSize = kernel.supports(.logTrueSize)
-        features.bpfCookie = kernel.supports(.bpfCookie)
-        features.syscallWrapper = kernel.supports(.syscallWrapper)
         features.btf = kernel.btfSupport
         features.possibleCPUs = (try? PossibleCPUs.count()) ?? 1
         return features

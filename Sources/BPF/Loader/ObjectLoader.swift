@@ -160,7 +160,7 @@ struct ObjectLoader {
     func resolveExterns() throws(BPFError) -> ResolvedExterns {
         guard !spec.externs.isEmpty else { return ResolvedExterns() }
         do {
-            return try ResolvedExterns(resolving: spec, from: SystemExterns.source(for: spec, features: features))
+            return try ResolvedExterns(resolving: spec, from: SystemExterns.source(for: spec))
         } catch {
             throw BPFError(.invalidObject, "object '\(spec.name)': \(error)")
         }

@@ -5,7 +5,7 @@ import BTF
 /// `uname`, `/proc/kallsyms` (only for typeless ksyms), the kernel's BTF and the feature probes.
 enum SystemExterns {
     /// A source holding only what `spec`'s externs need.
-    static func source(for spec: ObjectSpec, features: LoaderFeatures) -> ExternValueSource {
+    static func source(for spec: ObjectSpec) -> ExternValueSource {
         var source = ExternValueSource()
         let kinds = spec.externs.map(\.kind)
         if kinds.contains(where: { if case .kconfig = $0 { true } else { false } }) {
@@ -16,8 +16,10 @@ enum SystemExterns {
         source.moduleBTFs = { KernelBTF.modules() }
         let typeless = Set(spec.externs.filter { $0.kind == .ksym(typed: false) }.map(\.name))
         if !typeless.isEmpty { source.symbolAddresses = RunningKernel.symbolAddresses(typeless) }
-        source.hasSyscallWrapper = features.syscallWrapper
-        source.hasBPFCookie = features.bpfCookie
+        // Asked here, not with the loader's other features: only objects with externs need these answers,
+        // and the syscall-wrapper one needs the kernel's BTF.
+        source.hasSyscallWrapper = KernelFeatures.shared.supports(.syscallWrapper)
+        source.hasBPFCookie = KernelFeatures.shared.supports(.bpfCookie)
         return source
     }
 
