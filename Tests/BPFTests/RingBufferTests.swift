@@ -283,41 +283,49 @@ import TestSupport
     }
 
     /// The asynchronous sequence delivers records, ends when its task is cancelled, and leaves no map,
-    /// program, epoll instance or eventfd behind.
+    /// program, epoll instance or eventfd behind. It runs in a child process of its own (an exit test) so
+    /// that other suites' readers, opened in parallel, cannot pass for leaks.
     @Test func asyncSequenceDeliversAndCancelsCleanly() async throws {
-        // The concurrency runtime opens its own epoll and eventfd for timers the first time it sleeps.
-        try await Task.sleep(for: .milliseconds(1))
-        let waitersBefore = AttachKit.waiterDescriptorCount()
-        var mapID: UInt32?
-        do {
-            let (rb, program) = try Self.setUp()
-            mapID = try rb.info().id
-            let reader = try RingBufferReader(map: rb)
-            let collector = Task {
-                var records: [[UInt8]] = []
-                for try await record in reader.records() {
-                    records.append(record)
-                    if records.count == 3 { break }
+        try AttachKit.requireRoot()
+        await #expect(processExitsWith: .success) {
+            // The concurrency runtime opens its own epoll and eventfd for timers the first time it sleeps.
+            try await Task.sleep(for: .milliseconds(1))
+            let waitersBefore = AttachKit.waiterDescriptorCount()
+            var mapID: UInt32?
+            do {
+                let (rb, program) = try RingBufferReaderTests.setUp()
+                mapID = try rb.info().id
+                let reader = try RingBufferReader(map: rb)
+                let collector = Task {
+                    var records: [[UInt8]] = []
+                    for try await record in reader.records() {
+                        records.append(record)
+                        if records.count == 3 { break }
+                    }
+                    return records
                 }
-                return records
+                try await Task.sleep(for: .milliseconds(50))
+                try RingBufferReaderTests.run(program, times: 3)
+                let records = try await collector.value
+                guard records == Array(repeating: RingBufferReaderTests.expectedRecord, count: 3) else {
+                    print("records: \(records)"); exit(1)
+                }
+                // A consumer that waits forever ends when its task is cancelled.
+                let waiting = Task {
+                    var count = 0
+                    for try await _ in reader.records() { count += 1 }
+                    return count
+                }
+                try await Task.sleep(for: .milliseconds(100))
+                waiting.cancel()
+                guard try await waiting.value == 0 else { print("records after cancel"); exit(2) }
             }
-            try await Task.sleep(for: .milliseconds(50))
-            try Self.run(program, times: 3)
-            let records = try await collector.value
-            #expect(records == Array(repeating: Self.expectedRecord, count: 3))
-
-            // A consumer that waits forever ends when its task is cancelled.
-            let waiting = Task {
-                var count = 0
-                for try await _ in reader.records() { count += 1 }
-                return count
+            guard let id = mapID, AttachKit.eventually({ !SystemCall.allIDs(of: .map).contains(id) }) else {
+                print("ring buffer map still in the kernel"); exit(3)
             }
-            try await Task.sleep(for: .milliseconds(100))
-            waiting.cancel()
-            #expect(try await waiting.value == 0)
+            guard AttachKit.eventually({ AttachKit.waiterDescriptorCount() <= waitersBefore }) else {
+                print("epoll or eventfd descriptors left open"); exit(4)
+            }
         }
-        let id = try #require(mapID)
-        #expect(AttachKit.eventually { !SystemCall.allIDs(of: .map).contains(id) })
-        #expect(AttachKit.eventually { AttachKit.waiterDescriptorCount() <= waitersBefore })
     }
 }
