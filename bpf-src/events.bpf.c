@@ -34,7 +34,13 @@ struct {
 
 static const char greeting[] = "execve seen";
 
-static __always_inline void fill(struct event *e)
+/* A function of its own (not inlined) on purpose: its prototype names
+ * `struct event`, which is how the type reaches the object's BTF (clang emits
+ * only the types that maps, globals and functions name, and a local variable
+ * is none of those). User space needs it there to decode records by name,
+ * e.g. `swift-load events.o --event-type event`. A global of that type would
+ * do the same but add a .bss map. */
+static __noinline void fill(struct event *e)
 {
 	u64 id = bpf_get_current_pid_tgid();
 
