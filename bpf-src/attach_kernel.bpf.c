@@ -4,7 +4,17 @@
  * (sections, attach types, attach BTF ids) and for the "feature missing"
  * error paths. */
 #include "common.h"
-#include <linux/ptrace.h>
+
+/* The kernel's x86-64 register frame, named as vmlinux.h names it (`di`, not
+ * the UAPI <linux/ptrace.h> `rdi`): BPF_KSYSCALL reads the wrapper's inner
+ * pt_regs with CO-RE, and only the kernel's field names relocate.
+ * __VMLINUX_H__ makes bpf_tracing.h use those names, as it does for programs
+ * built with vmlinux.h. */
+struct pt_regs {
+	unsigned long r15, r14, r13, r12, bp, bx, r11, r10, r9, r8;
+	unsigned long ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss;
+} __attribute__((preserve_access_index));
+#define __VMLINUX_H__
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 

@@ -26,15 +26,7 @@ import TestSupport
 
     /// Programs libbpf loads and swift-load does not, per object file name, with a text swift-load's error
     /// must contain (so that the exception covers this reason only).
-    static let libbpfOnly: [String: [String: String]] = [
-        // libbpf 1.1 decides LINUX_HAS_SYSCALL_WRAPPER by creating a kprobe on __x64_sys_bpf; this kernel has
-        // no kprobes, so libbpf sets it to 0 and BPF_KSYSCALL reads the argument straight from the context.
-        // swift-load finds __x64_sys_bpf in /proc/kallsyms (1, which is true here) and takes the wrapper
-        // branch, which reads the inner pt_regs with CO-RE; the fixture was compiled against the UAPI
-        // <linux/ptrace.h>, whose x86 field is `rdi` where the kernel's is `di`, so that relocation is
-        // poisoned (libbpf poisons it too, in the branch it leaves dead) and the verifier reaches it.
-        "attach_kernel.o": ["on_ksyscall": "struct pt_regs.rdi"],
-    ]
+    static let libbpfOnly: [String: [String: String]] = [:]
 
     /// Every little-endian fixture and cilium/ebpf test object.
     static var objects: [String] {

@@ -74,6 +74,9 @@ struct MapCreation {
             if attr.key_size == 0 { attr.key_size = 4 }
             if attr.value_size == 0 { attr.value_size = 4 }
         }
+        // A map-in-map's values are inner map ids, 4 bytes; legacy `maps` records often leave the size 0
+        // (cilium/ebpf sets 4 for these too).
+        if mapSpec.type.isMapInMap, attr.value_size == 0 { attr.value_size = 4 }
         if features.objectNames {
             withUnsafeMutableBytes(of: &attr.map_name) { name in
                 for (index, byte) in mapSpec.kernelName.utf8.prefix(15).enumerated() { name[index] = byte }
@@ -108,7 +111,7 @@ struct MapCreation {
         var inner: Map?
         if mapSpec.type.isMapInMap {
             guard let innerSpec = mapSpec.innerMap?.spec else {
-                throw BPFError(.invalidObject, "map '\(mapSpec.name)': a map-in-map needs an inner map definition (__array(values, ...))")
+                throw BPFError(.invalidObject, "map '\(mapSpec.name)': a map-in-map needs an inner map definition: declare it with __array(values, ...) in a BTF map, or set MapSpec.innerMap before loading (a legacy `maps` record cannot describe one)")
             }
             inner = try createFresh(innerSpec)
         }

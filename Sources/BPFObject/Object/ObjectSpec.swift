@@ -16,7 +16,8 @@ public struct ObjectSpec: Sendable {
     public var kernelVersion: UInt32
     /// Entry programs, in section order then symbol offset order.
     public var programs: [ProgramSpec]
-    /// Subprograms: the functions of `.text`, called or referenced by entry programs.
+    /// Subprograms: the functions of `.text`, and `static` functions of other program sections (as
+    /// cilium/ebpf accepts them), called or referenced by entry programs.
     public var subprograms: [FunctionSpec]
     /// Maps: user maps (BTF-defined, then legacy), then the internal global data and `.kconfig` maps.
     public var maps: [MapSpec]
