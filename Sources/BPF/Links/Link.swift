@@ -33,6 +33,8 @@ public final class Link: Sendable, CustomStringConvertible {
     private struct State: Sendable {
         var descriptor: OwnedFileDescriptor?
         var pinnedPath: String?
+        /// Runs once after the descriptor is closed (see ``addCleanup(_:)``).
+        var cleanup: (@Sendable () -> Void)?
     }
 
     /// How the attachment is held.
@@ -68,13 +70,33 @@ public final class Link: Sendable, CustomStringConvertible {
     /// holds its descriptor). A caller's socket gets `SO_DETACH_BPF` and stays open. Idempotent; `deinit`
     /// does the same.
     public func close() {
-        let descriptor = state.withLock { state -> OwnedFileDescriptor? in
-            defer { state.descriptor = nil }
-            return state.descriptor
+        var descriptor: OwnedFileDescriptor?
+        var cleanup: (@Sendable () -> Void)?
+        state.withLock { state in
+            descriptor = state.descriptor
+            cleanup = state.cleanup
+            state.descriptor = nil
+            state.cleanup = nil
         }
-        guard let descriptor else { return }
-        Self.release(descriptor.rawValue, kind)
-        // The descriptor closes when `descriptor` goes out of scope here.
+        guard let fd = descriptor?.rawValue else { return }
+        Self.release(fd, kind)
+        descriptor = nil // closes it: the cleanup may need the attachment gone
+        cleanup?()
+    }
+
+    /// Registers `cleanup` to run once, right after the link's descriptor is closed (by ``close()``,
+    /// ``detach()`` or `deinit`): for what an attach mechanism created besides the descriptor and that can
+    /// only go once the attachment is gone (a legacy kprobe event in tracefs). A pinned link runs it too
+    /// when this object closes, so the cleanup must tolerate the kernel still holding the attachment.
+    /// Several calls run their closures in order.
+    func addCleanup(_ cleanup: @escaping @Sendable () -> Void) {
+        state.withLock { state in
+            if let previous = state.cleanup {
+                state.cleanup = { previous(); cleanup() }
+            } else {
+                state.cleanup = cleanup
+            }
+        }
     }
 
     /// What closing needs besides closing the descriptor: a caller's socket loses its filter; a perf event
@@ -191,7 +213,13 @@ public final class Link: Sendable, CustomStringConvertible {
     }
 
     deinit {
-        if let fd = fileDescriptor { Self.release(fd, kind) }
+        guard let fd = fileDescriptor else { return }
+        Self.release(fd, kind)
+        let cleanup = state.withLock { state -> (@Sendable () -> Void)? in
+            state.descriptor = nil // closes it before the cleanup runs
+            return state.cleanup
+        }
+        cleanup?()
     }
 }
 
