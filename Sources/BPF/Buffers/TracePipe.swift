@@ -1,0 +1,378 @@
+import CBPF
+import Synchronization
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// One line of `trace_pipe` taken apart, as the kernel prints it with its default options:
+///
+/// ```
+///            bash-1234    [001] d..31  5678.901234: bpf_trace_printk: Hello, World
+/// ```
+///
+/// The task name (`<...>` when the kernel did not record it), its pid, the CPU, the latency flags
+/// (irqs off, need-resched, hard/soft irq, preempt depth; empty when the `irq-info` option is off), the
+/// timestamp in seconds, the event (`bpf_trace_printk` for `bpf_printk`) and the message.
+public struct TraceLine: Sendable, Hashable {
+    /// The task's name (`comm`), possibly with spaces or dashes; `<...>` when unknown to the kernel.
+    public var task: String
+    /// The thread id of the task (the kernel's `pid`).
+    public var pid: Int32
+    /// The thread group id, when the `record-tgid` option prints it (`(  1234)`).
+    public var tgid: Int32?
+    /// The CPU the line was written on.
+    public var cpu: Int
+    /// The latency flags (`d..31`), empty when the kernel does not print them.
+    public var flags: String
+    /// The timestamp, in seconds, as printed (`5678.901234`).
+    public var timestamp: String
+    /// The event that wrote the line (`bpf_trace_printk`), or nil when the line has no `NAME: ` part.
+    public var event: String?
+    /// What the event printed (for `bpf_printk`: the formatted text).
+    public var message: String
+
+    /// The timestamp as a number of seconds.
+    public var seconds: Double? { Double(timestamp) }
+
+    /// `task-pid: message`, the way the run command prints a `bpf_printk` line.
+    public var summary: String { "\(task)-\(pid): \(message)" }
+
+    /// Parses one line (without its newline). Returns nil for lines not in the kernel's format (the
+    /// `CPU:N [LOST N EVENTS]` notes among them).
+    public init?(_ line: String) {
+        let bytes = Array(line.utf8)
+        // The CPU field: the first " [digits] " after a non-blank start (a task name may hold '[' itself,
+        // but not followed by digits, "]" and a blank).
+        var index = 1
+        var cpuStart = -1, cpuEnd = -1
+        while index < bytes.count {
+            if bytes[index] == UInt8(ascii: "["), bytes[index - 1] == UInt8(ascii: " ") {
+                var end = index + 1
+                while end < bytes.count, bytes[end] >= 48, bytes[end] <= 57 { end += 1 }
+                if end > index + 1, end < bytes.count, bytes[end] == UInt8(ascii: "]"),
+                   end + 1 == bytes.count || bytes[end + 1] == UInt8(ascii: " ") {
+                    cpuStart = index
+                    cpuEnd = end
+                    break
+                }
+            }
+            index += 1
+        }
+        guard cpuStart > 0, let cpu = Int(String(decoding: bytes[(cpuStart + 1)..<cpuEnd], as: UTF8.self)) else { return nil }
+
+        // Before it: "task-pid" and, with record-tgid, "(tgid)".
+        var left = Self.trimmed(bytes[..<cpuStart])
+        var tgid: Int32?
+        if left.last == UInt8(ascii: ")"), let open = left.lastIndex(of: UInt8(ascii: "(")) {
+            let inner = Self.trimmed(left[(open + 1)..<(left.endIndex - 1)])
+            tgid = Int32(String(decoding: inner, as: UTF8.self))  // "-----" when unknown: nil
+            left = Self.trimmed(left[..<open])
+        }
+        guard let dash = left.lastIndex(of: UInt8(ascii: "-")), dash > left.startIndex,
+              let pid = Int32(String(decoding: left[(dash + 1)...], as: UTF8.self)) else { return nil }
+        let task = String(decoding: Self.trimmed(left[..<dash]), as: UTF8.self)
+
+        // After it: [flags] timestamp: rest.
+        var rest = bytes[(cpuEnd + 1)...]
+        func nextWord() -> ArraySlice<UInt8> {
+            rest = rest.drop { $0 == UInt8(ascii: " ") }
+            let word = rest.prefix { $0 != UInt8(ascii: " ") }
+            rest = rest[word.endIndex...]
+            return word
+        }
+        var flags = ""
+        var word = nextWord()
+        if word.last != UInt8(ascii: ":") {
+            flags = String(decoding: word, as: UTF8.self)
+            word = nextWord()
+        }
+        guard word.count > 1, word.last == UInt8(ascii: ":") else { return nil }
+        let timestamp = String(decoding: word.dropLast(), as: UTF8.self)
+        guard Double(timestamp) != nil else { return nil }
+        if rest.first == UInt8(ascii: " ") { rest = rest.dropFirst() }
+        // "event: message", the event a C identifier.
+        var event: String?
+        if let colon = rest.firstIndex(of: UInt8(ascii: ":")), colon > rest.startIndex,
+           rest[rest.startIndex..<colon].allSatisfy({ Self.isIdentifierByte($0) }),
+           colon + 1 == rest.endIndex || rest[colon + 1] == UInt8(ascii: " ") {
+            event = String(decoding: rest[rest.startIndex..<colon], as: UTF8.self)
+            rest = rest[(colon + 1)...]
+            if rest.first == UInt8(ascii: " ") { rest = rest.dropFirst() }
+        }
+        self.task = task
+        self.pid = pid
+        self.tgid = tgid
+        self.cpu = cpu
+        self.flags = flags
+        self.timestamp = timestamp
+        self.event = event
+        message = String(decoding: rest, as: UTF8.self)
+    }
+
+    private static func isIdentifierByte(_ byte: UInt8) -> Bool {
+        (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122) || byte == 95
+    }
+
+    private static func trimmed(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        var slice = bytes
+        while slice.first == UInt8(ascii: " ") { slice = slice.dropFirst() }
+        while slice.last == UInt8(ascii: " ") { slice = slice.dropLast() }
+        return slice
+    }
+}
+
+/// Cuts a byte stream into lines, keeping a partial line until the rest arrives. A line longer than
+/// ``limit`` bytes is handed over in pieces of that size, so a stream without newlines cannot grow memory
+/// without bound.
+struct TraceLineSplitter: Sendable {
+    /// The longest line kept whole (the kernel writes at most a page per read; `bpf_printk` lines are short).
+    static let limit = 64 * 1024
+    private var partial: [UInt8] = []
+
+    /// Bytes of an unfinished line waiting for their newline.
+    var pendingBytes: Int { partial.count }
+
+    /// Appends `bytes` and returns the lines they complete, without their newlines (a `\r` before the
+    /// newline is kept: trace lines have none).
+    mutating func append(_ bytes: UnsafeRawBufferPointer) -> [String] {
+        var lines: [String] = []
+        var start = 0
+        for index in 0..<bytes.count where bytes[index] == 0x0A {
+            partial.append(contentsOf: bytes[start..<index])
+            lines.append(String(decoding: partial, as: UTF8.self))
+            partial.removeAll(keepingCapacity: true)
+            start = index + 1
+        }
+        partial.append(contentsOf: bytes[start...])
+        while partial.count >= Self.limit {
+            lines.append(String(decoding: partial[..<Self.limit], as: UTF8.self))
+            partial.removeFirst(Self.limit)
+        }
+        return lines
+    }
+
+    /// The unfinished line, if any, handed over as it is (at the end of the stream).
+    mutating func flush() -> String? {
+        guard !partial.isEmpty else { return nil }
+        defer { partial.removeAll() }
+        return String(decoding: partial, as: UTF8.self)
+    }
+}
+
+/// Reads what BPF programs print with `bpf_printk` (and every other trace event that is enabled) from
+/// `<tracefs>/trace_pipe`, line by line.
+///
+/// `trace_pipe` is consuming and system-wide: lines written before the reader opened it are delivered
+/// too, each line is delivered once, and the kernel lets one reader open it at a time (a second open
+/// fails with `EBUSY` until the first reader is released). The file is opened
+/// non-blocking and waited on with epoll, so a reader can be stopped from any thread; partial lines are
+/// kept across reads. Consumers on different threads take turns, batch by batch.
+///
+/// ```swift
+/// let trace = try TracePipeReader()
+/// for try await line in trace.lines() {
+///     if let parsed = TraceLine(line) { print(parsed.summary) }
+/// }
+/// ```
+public final class TracePipeReader: @unchecked Sendable {
+    /// The file read (`/sys/kernel/tracing/trace_pipe`).
+    public let path: String
+    private let file: OwnedFileDescriptor
+    /// The wait of ``poll(timeout:_:)``; loops have their own.
+    private let waiter: EventWaiter
+    /// The waits of the loops running now, for ``stop()`` to wake them all.
+    private let loopWaiters = Mutex<[ObjectIdentifier: EventWaiter]>([:])
+    /// Held while the file is read (consumers take turns); holds the unfinished line.
+    private let reading = Mutex<TraceLineSplitter>(TraceLineSplitter())
+    /// The thread reading (0 when none), to refuse a read started from inside a handler.
+    private let walker = Atomic<UInt>(0)
+    /// Counts ``stop()`` calls: a loop ends when it changes after the loop started.
+    private let stopGeneration = Atomic<UInt64>(0)
+
+    /// Opens `<tracefs>/trace_pipe`, mounting tracefs first when it is not mounted (and we are root).
+    /// - Throws: ``BPFError`` from ``TraceFS/root()``, or when the file cannot be opened.
+    public convenience init() throws(BPFError) {
+        try self.init(path: try TraceFS.root() + "/trace_pipe")
+    }
+
+    /// Opens `path` (a `trace_pipe`, or any pollable file or FIFO that yields lines) non-blocking.
+    /// - Throws: ``BPFError`` when the file cannot be opened (`EBUSY`: another reader holds
+    ///   `trace_pipe`) or waited on.
+    public init(path: String) throws(BPFError) {
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else {
+            let errno = Errno(rawValue: errno)
+            var error = BPFError(errno: errno, command: nil, "opening \(path)")
+            if errno == .permissionDenied || errno == .notPermitted { error.message += "; reading trace output needs root" }
+            if errno == .resourceBusy {
+                error.message += "; another reader has it open (the kernel allows one trace_pipe reader at a time)"
+            }
+            throw error
+        }
+        file = try OwnedFileDescriptor(adopting: fd)
+        waiter = try EventWaiter()
+        try waiter.add(file.rawValue, token: 0, what: path)
+        self.path = path
+    }
+
+    /// Bytes of an unfinished line read and not yet handed over.
+    public var pendingBytes: Int { reading.withLock { $0.pendingBytes } }
+
+    /// Reads what is available now, without waiting, and hands every complete line to `handler`
+    /// (without its newline).
+    /// - Returns: how many lines were handed over.
+    /// - Throws: ``BPFError`` when reading fails, `.invalidArgument` when called from inside a handler.
+    @discardableResult
+    public func consume(_ handler: (String) -> Void) throws(BPFError) -> Int {
+        try readLines { line in
+            handler(line)
+            return true
+        }
+    }
+
+    /// Waits until the file has data (or `timeout` passes, or ``wake()`` / ``stop()`` is called, or a
+    /// signal arrives), then consumes what is available as ``consume(_:)`` does.
+    /// - Parameters:
+    ///   - timeout: nil waits without limit; `.zero` does not wait.
+    ///   - handler: called with each line.
+    /// - Returns: how many lines were handed over (0 on timeout or wake-up).
+    @discardableResult
+    public func poll(timeout: Duration? = nil, _ handler: (String) -> Void) throws(BPFError) -> Int {
+        _ = try waiter.wait(timeout: timeout)
+        return try consume(handler)
+    }
+
+    /// Reads lines until `body` returns false or ``stop()`` is called from another thread, blocking
+    /// between reads. Lines already read when `body` returns false are dropped (the kernel has handed them
+    /// over), except the unfinished one.
+    public func forEach(_ body: (String) -> Bool) throws(BPFError) {
+        let generation = stopGeneration.load(ordering: .acquiring)
+        let loopWaiter = try startLoop()
+        defer { endLoop(loopWaiter) }
+        var going = true
+        while going {
+            if stopGeneration.load(ordering: .acquiring) != generation { return }
+            _ = try readLines { line in
+                going = body(line)
+                return going
+            }
+            guard going else { return }
+            _ = try loopWaiter.wait(timeout: nil)
+        }
+    }
+
+    /// Ends every ``forEach(_:)`` and ``lines(bufferingPolicy:)`` loop running now and wakes a waiting
+    /// ``poll(timeout:_:)``. Safe from any thread.
+    public func stop() {
+        stopGeneration.add(1, ordering: .acquiringAndReleasing)
+        waiter.wake()
+        let waiters = loopWaiters.withLock { Array($0.values) }
+        for loopWaiter in waiters { loopWaiter.wake() }
+    }
+
+    /// Makes a waiting ``poll(timeout:_:)`` return early. Safe from any thread.
+    public func wake() { waiter.wake() }
+
+    /// The lines as an asynchronous sequence. Waiting happens on a dedicated thread (never on Swift's
+    /// cooperative pool) with its own epoll instance; the sequence ends when the consuming task is
+    /// cancelled, when the iteration is abandoned, after ``stop()``, or at the end of a file that has one
+    /// (a FIFO whose writers closed; never `trace_pipe`), and finishes with an error if reading fails.
+    /// - Parameter bufferingPolicy: what happens when lines arrive faster than they are taken
+    ///   (default: keep them all).
+    public func lines(
+        bufferingPolicy: AsyncThrowingStream<String, any Error>.Continuation.BufferingPolicy = .unbounded
+    ) -> AsyncThrowingStream<String, any Error> {
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: String.self, throwing: (any Error).self,
+                                                                     bufferingPolicy: bufferingPolicy)
+        let generation = stopGeneration.load(ordering: .acquiring)
+        let loopWaiter: EventWaiter
+        do { loopWaiter = try startLoop() } catch {
+            continuation.finish(throwing: error)
+            return stream
+        }
+        let ended = StopFlag()
+        continuation.onTermination = { _ in
+            ended.set()
+            loopWaiter.wake()
+        }
+        do {
+            try startThread { [self] in
+                defer { endLoop(loopWaiter) }
+                do {
+                    while !ended.isSet && stopGeneration.load(ordering: .acquiring) == generation {
+                        let (_, endOfFile) = try readAvailable { line in
+                            continuation.yield(line)
+                            return !ended.isSet
+                        }
+                        if ended.isSet || endOfFile { break }
+                        _ = try loopWaiter.wait(timeout: nil)
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+        } catch {
+            endLoop(loopWaiter)
+            continuation.finish(throwing: error)
+        }
+        return stream
+    }
+
+    /// A wait of its own for a loop, watching the file, registered for ``stop()``.
+    private func startLoop() throws(BPFError) -> EventWaiter {
+        let loopWaiter = try EventWaiter()
+        try loopWaiter.add(file.rawValue, token: 0, what: path)
+        loopWaiters.withLock { $0[ObjectIdentifier(loopWaiter)] = loopWaiter }
+        return loopWaiter
+    }
+
+    private func endLoop(_ loopWaiter: EventWaiter) {
+        _ = loopWaiters.withLock { $0.removeValue(forKey: ObjectIdentifier(loopWaiter)) }
+    }
+
+    private func readLines(_ handler: (String) -> Bool) throws(BPFError) -> Int {
+        try readAvailable(handler).lines
+    }
+
+    /// Reads until the file has nothing more now (`EAGAIN`) or ends, handing over complete lines until
+    /// `handler` returns false. At the end of the file the unfinished line is handed over too.
+    private func readAvailable(_ handler: (String) -> Bool) throws(BPFError) -> (lines: Int, endOfFile: Bool) {
+        let thread = UInt(pthread_self())
+        guard walker.load(ordering: .relaxed) != thread else {
+            throw BPFError(.invalidArgument, "\(path) is already being read by this thread: a line handler cannot read")
+        }
+        let outcome: Result<(Int, Bool), BPFError> = reading.withLock { splitter in
+            walker.store(thread, ordering: .relaxed)
+            defer { walker.store(0, ordering: .relaxed) }
+            var count = 0
+            var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+            while true {
+                let got = buffer.withUnsafeMutableBytes { read(file.rawValue, $0.baseAddress, $0.count) }
+                if got < 0 {
+                    let errno = Errno(rawValue: errno)
+                    if errno == .interrupted { continue }
+                    if errno == .wouldBlock || errno == .resourceTemporarilyUnavailable { return .success((count, false)) }
+                    return .failure(BPFError(errno: errno, command: nil, "reading \(path)"))
+                }
+                if got == 0 {
+                    if let last = splitter.flush() {
+                        count += 1
+                        _ = handler(last)
+                    }
+                    return .success((count, true))
+                }
+                let lines = buffer.withUnsafeBytes { splitter.append(UnsafeRawBufferPointer(rebasing: $0[..<got])) }
+                for line in lines {
+                    count += 1
+                    if !handler(line) { return .success((count, false)) }
+                }
+            }
+        }
+        return try outcome.get()
+    }
+}
