@@ -39,6 +39,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "swift-load", dependencies: ["SwiftLoadCLI"]),
+        // Examples/: one executable per example, each a main.swift using BPF as a user would (Docs/examples.md).
+        .executableTarget(name: "ExecCounter", dependencies: ["BPF"], path: "Examples/ExecCounter"),
+        .executableTarget(name: "SocketFilter", dependencies: ["BPF"], path: "Examples/SocketFilter"),
+        .executableTarget(name: "ExecEvents", dependencies: ["BPF"], path: "Examples/ExecEvents"),
+        .executableTarget(name: "TaskReader", dependencies: ["BPF"], path: "Examples/TaskReader"),
         // Shared by the test targets: fixture paths, oracle tools, the skip-or-fail rule for capabilities.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "ByteParsingTests", dependencies: ["ByteParsing"]),
@@ -47,6 +52,8 @@ let package = Package(
         .testTarget(name: "BPFObjectTests", dependencies: ["BPFObject", "ELF", "BTF", "ByteParsing", "TestSupport"]),
         .testTarget(name: "BPFTests", dependencies: ["BPF", "CBPF", "TestSupport"]),
         .testTarget(name: "SwiftLoadCLITests", dependencies: ["SwiftLoadCLI", "TestSupport"]),
+        // Runs the built Examples/ executables (found beside the test bundle) on the real kernel.
+        .testTarget(name: "ExamplesTests", dependencies: ["TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
