@@ -61,7 +61,7 @@ extension Program {
             error.details.append("on older kernels, tc programs attach through a clsact qdisc and a cls_bpf filter (`tc filter add dev IFNAME ingress bpf da obj FILE`)")
         } else if errno == .fileExists {
             error.message = "\(what): the program is already attached to that hook (EEXIST)"
-        } else if errno.rawValue == 7 /* E2BIG */ {
+        } else if errno == .argListTooLong {
             error.message = "\(what): the hook already holds the most programs tcx allows (E2BIG)"
         }
         return error

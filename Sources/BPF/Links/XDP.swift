@@ -122,8 +122,10 @@ extension Program {
         case .success(let fd):
             return Link(descriptor: try OwnedFileDescriptor(adopting: Int32(fd)), kind: .bpfLink, programName: name, target: target)
         case .failure(let errno):
+            // Only a busy hook needs the walk over the kernel's links that finds who holds it.
+            let busy = errno == .resourceBusy || errno == .fileExists
             throw Self.xdpRefusal(errno, program: name, interface: device, mode: mode,
-                                  holder: Self.xdpLinkHolder(interfaceIndex: device.index))
+                                  holder: busy ? Self.xdpLinkHolder(interfaceIndex: device.index) : nil)
         }
     }
 
