@@ -4,6 +4,10 @@ public enum ELFConstant {
     public static let machineBPF: UInt16 = 247
     /// `ET_REL`: relocatable file, what clang emits for `-c`.
     public static let typeRelocatable: UInt16 = 1
+    /// `ET_EXEC`: an executable loaded at fixed addresses.
+    public static let typeExecutable: UInt16 = 2
+    /// `ET_DYN`: a shared library or a position-independent executable.
+    public static let typeShared: UInt16 = 3
     /// `SHN_UNDEF`: a symbol that is not defined in this file.
     public static let sectionUndefined: UInt32 = 0
     /// `SHN_LORESERVE`: first reserved section index.
@@ -33,19 +37,32 @@ public struct SectionType: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let strtab = SectionType(rawValue: 3)
     /// `SHT_RELA`: relocations with addends.
     public static let rela = SectionType(rawValue: 4)
+    /// `SHT_DYNAMIC`: the dynamic linking table.
+    public static let dynamic = SectionType(rawValue: 6)
+    /// `SHT_NOTE`: notes.
+    public static let note = SectionType(rawValue: 7)
     /// `SHT_NOBITS`: occupies no file space (`.bss`).
     public static let nobits = SectionType(rawValue: 8)
     /// `SHT_REL`: relocations without addends (what BPF objects use).
     public static let rel = SectionType(rawValue: 9)
+    /// `SHT_DYNSYM`: the dynamic symbol table (`.dynsym`), what a stripped binary still exports.
+    public static let dynsym = SectionType(rawValue: 11)
     /// `SHT_SYMTAB_SHNDX`: extended section indices of symbols.
     public static let symtabSectionIndices = SectionType(rawValue: 18)
+    /// `SHT_GNU_verdef`: the versions a shared library defines (`.gnu.version_d`).
+    public static let gnuVersionDefinitions = SectionType(rawValue: 0x6fff_fffd)
+    /// `SHT_GNU_verneed`: the versions a file needs from its libraries (`.gnu.version_r`).
+    public static let gnuVersionRequirements = SectionType(rawValue: 0x6fff_fffe)
+    /// `SHT_GNU_versym`: one 16-bit version index per dynamic symbol (`.gnu.version`).
+    public static let gnuVersionSymbols = SectionType(rawValue: 0x6fff_ffff)
     /// `SHT_LLVM_ADDRSIG`: address-significance table, ignored.
     public static let llvmAddrsig = SectionType(rawValue: 0x6fff_4c03)
 
     private static let names: [(UInt32, String)] = [
         (0, "NULL"), (1, "PROGBITS"), (2, "SYMTAB"), (3, "STRTAB"), (4, "RELA"), (5, "HASH"), (6, "DYNAMIC"),
         (7, "NOTE"), (8, "NOBITS"), (9, "REL"), (11, "DYNSYM"), (14, "INIT_ARRAY"), (15, "FINI_ARRAY"),
-        (17, "GROUP"), (18, "SYMTAB_SHNDX"), (0x6fff_4c03, "LLVM_ADDRSIG"),
+        (17, "GROUP"), (18, "SYMTAB_SHNDX"), (0x6fff_4c03, "LLVM_ADDRSIG"), (0x6fff_fff6, "GNU_HASH"),
+        (0x6fff_fffd, "VERDEF"), (0x6fff_fffe, "VERNEED"), (0x6fff_ffff, "VERSYM"),
     ]
 
     /// `llvm-readelf`'s spelling: `PROGBITS`, `NOBITS`, `REL`, or the number in hex.
@@ -86,12 +103,15 @@ public struct SymbolBinding: RawRepresentable, Hashable, Sendable, CustomStringC
     public static let global = SymbolBinding(rawValue: 1)
     /// `STB_WEAK`.
     public static let weak = SymbolBinding(rawValue: 2)
-    /// `LOCAL`, `GLOBAL`, `WEAK` as llvm-readelf prints them.
+    /// `STB_GNU_UNIQUE`: a global the dynamic linker keeps unique across libraries.
+    public static let gnuUnique = SymbolBinding(rawValue: 10)
+    /// `LOCAL`, `GLOBAL`, `WEAK`, `UNIQUE` as llvm-readelf prints them.
     public var description: String {
         switch rawValue {
         case 0: "LOCAL"
         case 1: "GLOBAL"
         case 2: "WEAK"
+        case 10: "UNIQUE"
         default: "<unknown>: \(rawValue)"
         }
     }
@@ -113,6 +133,11 @@ public struct SymbolType: RawRepresentable, Hashable, Sendable, CustomStringConv
     public static let section = SymbolType(rawValue: 3)
     /// `STT_FILE`: the source file name.
     public static let file = SymbolType(rawValue: 4)
+    /// `STT_TLS`: a thread-local variable.
+    public static let tls = SymbolType(rawValue: 6)
+    /// `STT_GNU_IFUNC`: an indirect function, whose value is a resolver that picks the implementation
+    /// when the library loads.
+    public static let gnuIndirectFunction = SymbolType(rawValue: 10)
     /// `NOTYPE`, `OBJECT`, `FUNC`, `SECTION`, `FILE` as llvm-readelf prints them.
     public var description: String {
         switch rawValue {
@@ -123,6 +148,7 @@ public struct SymbolType: RawRepresentable, Hashable, Sendable, CustomStringConv
         case 4: "FILE"
         case 5: "COMMON"
         case 6: "TLS"
+        case 10: "IFUNC"
         default: "<unknown>: \(rawValue)"
         }
     }

@@ -29,6 +29,10 @@ public struct ELFError: Error, Sendable, Equatable, CustomStringConvertible {
         case badSymbolTable
         /// A relocation section is malformed.
         case badRelocation
+        /// A program header is malformed, or a loadable segment's bytes lie outside the file.
+        case badProgramHeader
+        /// A symbol version table (`.gnu.version`, `.gnu.version_d`, `.gnu.version_r`) is malformed.
+        case badVersionTable
         /// A count exceeds the reader's limits.
         case limitExceeded
     }

@@ -66,11 +66,13 @@ public struct ELFRelocation: Sendable, Hashable {
     public var addend: Int64
 }
 
-/// A bounds-checked reader for a 64-bit BPF ELF relocatable object (`clang -target bpf -c`).
+/// A bounds-checked reader for a 64-bit BPF ELF relocatable object (`clang -target bpf -c`), or, with
+/// ``Acceptance/anyFile``, for any 64-bit ELF file (executables and shared libraries, whose program
+/// headers and dynamic symbols uprobes need).
 ///
-/// Construction validates the header and every section header against the file; symbols and
-/// relocations are decoded on request. The file may be in either byte order: the view it reads through
-/// carries the order declared by `e_ident[EI_DATA]`.
+/// Construction validates the header, every section header and every program header against the file;
+/// symbols and relocations are decoded on request. The file may be in either byte order: the view it
+/// reads through carries the order declared by `e_ident[EI_DATA]`.
 public struct ELFFile: Sendable {
     /// Limits that bound what a hostile file can make the reader allocate.
     public enum Limits {
@@ -78,32 +80,51 @@ public struct ELFFile: Sendable {
         public static let maximumSections = 1 << 16
         /// The most symbols accepted.
         public static let maximumSymbols = 1 << 22
+        /// The most program headers accepted.
+        public static let maximumProgramHeaders = 1 << 16
+    }
+
+    /// Which ELF files a reader accepts.
+    public enum Acceptance: Sendable, Hashable {
+        /// A BPF relocatable object (`EM_BPF`, `ET_REL`) with a section header table and sections that
+        /// do not overlap: what the object loader reads.
+        case bpfObject
+        /// Any 64-bit ELF file of any machine and type (executables, shared libraries, objects); the
+        /// section header table may be absent (a fully stripped binary), sections are not checked for
+        /// overlap.
+        case anyFile
     }
 
     /// The whole file, read in its own byte order.
     public let bytes: ByteView
     /// The byte order declared by the header.
     public var byteOrder: ByteOrder { bytes.order }
-    /// `e_type` (1 = ET_REL).
+    /// What the file was checked against when it was read.
+    public let acceptance: Acceptance
+    /// `e_type` (1 = ET_REL, 2 = ET_EXEC, 3 = ET_DYN).
     public let fileType: UInt16
     /// `e_machine` (247 = EM_BPF).
     public let machine: UInt16
     /// `e_flags`.
     public let flags: UInt32
-    /// All section headers, in file order; index 0 is the null section.
+    /// All section headers, in file order; index 0 is the null section. Empty for an ``Acceptance/anyFile``
+    /// file without a section header table.
     public let sections: [ELFSection]
-    /// Index of the section header string table.
+    /// Index of the section header string table (0 when the file has none).
     public let sectionNamesIndex: Int
+    /// All program headers (segments), in file order; empty for relocatable objects.
+    public let programHeaders: [ELFProgramHeader]
 
     /// Reads the file at `path` (memory-mapped).
-    public init(contentsOf path: String) throws(ELFLoadError) {
+    public init(contentsOf path: String, accepting acceptance: Acceptance = .bpfObject) throws(ELFLoadError) {
         let storage: ByteStorage
         do { storage = try ByteStorage(contentsOf: path) } catch { throw .file(error) }
-        do { try self.init(bytes: storage.view(order: .little)) } catch { throw .elf(error) }
+        do { try self.init(bytes: storage.view(order: .little), accepting: acceptance) } catch { throw .elf(error) }
     }
 
     /// Parses an ELF image held in `bytes` (the view's byte order is ignored: the header decides).
-    public init(bytes input: ByteView) throws(ELFError) {
+    public init(bytes input: ByteView, accepting acceptance: Acceptance = .bpfObject) throws(ELFError) {
+        let isBPFObject = acceptance == .bpfObject
         let magic: [UInt8] = [0x7f, 0x45, 0x4c, 0x46]
         if let start = input.bytes(0, min(4, input.count)), start != Array(magic.prefix(start.count)) {
             throw ELFError(.notELF, at: 0, "expected the magic bytes 7f 45 4c 46")
@@ -112,7 +133,9 @@ public struct ELFFile: Sendable {
             throw ELFError(.truncated, at: input.count, "ELF header needs 64 bytes, the file has \(input.count)")
         }
         guard input.u8(unchecked: 4) == 2 else {
-            throw ELFError(.wrongClass, at: 4, "class \(input.u8(unchecked: 4)) is not ELFCLASS64; BPF objects are 64-bit")
+            throw ELFError(.wrongClass, at: 4, isBPFObject
+                ? "class \(input.u8(unchecked: 4)) is not ELFCLASS64; BPF objects are 64-bit"
+                : "class \(input.u8(unchecked: 4)) is not ELFCLASS64; only 64-bit ELF files are read")
         }
         let order: ByteOrder
         switch input.u8(unchecked: 5) {
@@ -124,24 +147,43 @@ public struct ELFFile: Sendable {
         guard view.u8(unchecked: 6) == 1 else {
             throw ELFError(.badHeader, at: 6, "ELF version \(view.u8(unchecked: 6)) is not 1")
         }
+        self.acceptance = acceptance
         fileType = view.u16(unchecked: 16)
         machine = view.u16(unchecked: 18)
-        guard machine == ELFConstant.machineBPF else {
-            throw ELFError(.wrongMachine, at: 18, "e_machine \(machine) is not EM_BPF (247): not a BPF object")
-        }
-        guard fileType == ELFConstant.typeRelocatable else {
-            throw ELFError(.wrongType, at: 16, "e_type \(fileType) is not ET_REL (1): expected an object from clang -c")
+        if isBPFObject {
+            guard machine == ELFConstant.machineBPF else {
+                throw ELFError(.wrongMachine, at: 18, "e_machine \(machine) is not EM_BPF (247): not a BPF object")
+            }
+            guard fileType == ELFConstant.typeRelocatable else {
+                throw ELFError(.wrongType, at: 16, "e_type \(fileType) is not ET_REL (1): expected an object from clang -c")
+            }
         }
         flags = view.u32(unchecked: 48)
         let headerSize = Int(view.u16(unchecked: 52))
         guard headerSize >= 64 else {
             throw ELFError(.badHeader, at: 52, "e_ehsize \(headerSize) is smaller than 64")
         }
+        bytes = view
+        let tableOffset = view.u64(unchecked: 40)
+        if tableOffset == 0 && view.u16(unchecked: 60) == 0 && !isBPFObject {
+            // A fully stripped binary: program headers only.
+            sections = []
+            sectionNamesIndex = 0
+        } else {
+            (sections, sectionNamesIndex) = try Self.readSections(view, requireNames: isBPFObject)
+        }
+        if isBPFObject {
+            try Self.checkOverlaps(sections, table: Int(tableOffset), count: sections.count)
+        }
+        programHeaders = try Self.readProgramHeaders(view, sections: sections)
+    }
+
+    /// Reads and validates the section header table and the section names.
+    private static func readSections(_ view: ByteView, requireNames: Bool) throws(ELFError) -> ([ELFSection], Int) {
         let tableOffset = view.u64(unchecked: 40)
         let entrySize = Int(view.u16(unchecked: 58))
         var count = Int(view.u16(unchecked: 60))
         var namesIndex = Int(view.u16(unchecked: 62))
-        bytes = view
 
         if tableOffset == 0 && count == 0 {
             throw ELFError(.truncated, at: 40, "the file has no section header table")
@@ -165,7 +207,6 @@ public struct ELFFile: Sendable {
         guard namesIndex < count else {
             throw ELFError(.badSectionIndex, at: 62, "section name table index \(namesIndex) but only \(count) sections")
         }
-        sectionNamesIndex = namesIndex
 
         var headers: [ELFSection] = []
         headers.reserveCapacity(count)
@@ -191,6 +232,8 @@ public struct ELFFile: Sendable {
             headers.append(section)
         }
 
+        // A file of any kind may lack section names (e_shstrndx = SHN_UNDEF); a BPF object may not.
+        if namesIndex == 0 && !requireNames { return (headers, 0) }
         // Names: the string table must itself be sound before any name is read from it.
         let names = headers[namesIndex]
         guard names.type == .strtab, let nameTable = view.slice(names.offset, names.size) else {
@@ -204,8 +247,7 @@ public struct ELFFile: Sendable {
             }
             headers[index].name = name
         }
-        try Self.checkOverlaps(headers, table: table, count: count)
-        sections = headers
+        return (headers, namesIndex)
     }
 
     /// Sections that carry file bytes must not share them with each other or with the header table.
@@ -252,25 +294,19 @@ public struct ELFFile: Sendable {
 
     /// Decodes every symbol of the symbol table, names resolved.
     public func symbols() throws(ELFError) -> [ELFSymbol] {
-        let table = try symbolTableSection()
-        let headerAt = sectionHeaderOffset(table.index)
-        guard table.entrySize == 24 || table.entrySize == 0 else {
-            throw ELFError(.badSymbolTable, at: headerAt + 56, "symbol entry size \(table.entrySize) is not 24")
-        }
-        guard table.size % 24 == 0 else {
-            throw ELFError(.badSymbolTable, at: headerAt + 32, "symbol table size \(table.size) is not a multiple of 24")
-        }
-        let count = table.size / 24
-        guard count <= Limits.maximumSymbols else {
-            throw ELFError(.limitExceeded, at: headerAt + 32, "\(count) symbols (limit \(Limits.maximumSymbols))")
-        }
-        guard Int(table.link) < sections.count, sections[Int(table.link)].type == .strtab else {
-            throw ELFError(.badSectionIndex, at: headerAt + 40, "symbol table links to section \(table.link), which is not a string table")
-        }
-        let strings = contents(of: sections[Int(table.link)])
+        try symbols(in: try symbolTableSection())
+    }
+
+    /// Decodes every symbol of a symbol table section (`SHT_SYMTAB` or `SHT_DYNSYM`), names resolved
+    /// from the string table it links to.
+    ///
+    /// - Throws: `badSymbolTable` when `table` is not a symbol table or its size is not a whole number of
+    ///   24-byte entries, `badSectionIndex` when its string table is not one, `badName`, `limitExceeded`.
+    public func symbols(in table: ELFSection) throws(ELFError) -> [ELFSymbol] {
+        let layout = try symbolTableLayout(table)
+        let (data, strings, count) = (layout.data, layout.strings, layout.count)
         let extended = sections.first { $0.type == .symtabSectionIndices && Int($0.link) == table.index }
         let extendedIndices = extended.map { contents(of: $0) }
-        let data = contents(of: table)
         var result: [ELFSymbol] = []
         result.reserveCapacity(count)
         for index in 0..<count {
@@ -300,6 +336,35 @@ public struct ELFFile: Sendable {
                 sectionIndex: sectionIndex))
         }
         return result
+    }
+
+    /// A symbol table's validated geometry: its entries, its string table and the entry count.
+    struct SymbolTableLayout {
+        var data: ByteView
+        var strings: ByteView
+        var count: Int
+    }
+
+    /// Checks a symbol table section's type, entry size, size, count limit and string table link.
+    func symbolTableLayout(_ table: ELFSection) throws(ELFError) -> SymbolTableLayout {
+        let headerAt = sectionHeaderOffset(table.index)
+        guard table.type == .symtab || table.type == .dynsym else {
+            throw ELFError(.badSymbolTable, at: headerAt + 4, "section \(table.index) '\(table.name)' is not a symbol table (type \(table.type))")
+        }
+        guard table.entrySize == 24 || table.entrySize == 0 else {
+            throw ELFError(.badSymbolTable, at: headerAt + 56, "symbol entry size \(table.entrySize) is not 24")
+        }
+        guard table.size % 24 == 0 else {
+            throw ELFError(.badSymbolTable, at: headerAt + 32, "symbol table size \(table.size) is not a multiple of 24")
+        }
+        let count = table.size / 24
+        guard count <= Limits.maximumSymbols else {
+            throw ELFError(.limitExceeded, at: headerAt + 32, "\(count) symbols (limit \(Limits.maximumSymbols))")
+        }
+        guard Int(table.link) < sections.count, sections[Int(table.link)].type == .strtab else {
+            throw ELFError(.badSectionIndex, at: headerAt + 40, "symbol table links to section \(table.link), which is not a string table")
+        }
+        return SymbolTableLayout(data: contents(of: table), strings: contents(of: sections[Int(table.link)]), count: count)
     }
 
     /// The `SHT_REL` / `SHT_RELA` sections, each with the index of the section it patches.
