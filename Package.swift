@@ -40,6 +40,7 @@ let package = Package(
             ]),
         .executableTarget(name: "swift-load", dependencies: ["SwiftLoadCLI"]),
         // Examples/: one executable per example, each a main.swift using BPF as a user would (Docs/examples.md).
+        .executableTarget(name: "HelloWorld", dependencies: ["BPF"], path: "Examples/HelloWorld"),
         .executableTarget(name: "ExecCounter", dependencies: ["BPF"], path: "Examples/ExecCounter"),
         .executableTarget(name: "SocketFilter", dependencies: ["BPF"], path: "Examples/SocketFilter"),
         .executableTarget(name: "ExecEvents", dependencies: ["BPF"], path: "Examples/ExecEvents"),

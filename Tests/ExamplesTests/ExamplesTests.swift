@@ -100,6 +100,19 @@ import Glibc
         }
     }
 
+    @Test func helloWorldPrintsTraceLines() async throws {
+        try requireRoot()
+        let shell = try EventMaker()
+        let output = try await ExampleRun.run("HelloWorld", ["--duration", "\(Self.seconds)"],
+                                              whileRepeating: { try shell.runTrue(times: 3) })
+        let lines = output.lines
+        #expect(lines.first?.hasPrefix("printing trace_pipe (hello") == true, "\(output)")
+        // trace_pipe lines of our shell's children: "  swiftload-ex-1234 [001] ...: bpf_trace_printk: Hello…".
+        // (A line read by another reader of trace_pipe is not ours to see, so only some are required.)
+        let ours = lines.filter { $0.contains("\(shell.name)-") && $0.hasSuffix("Hello, World from swift-load!") }
+        #expect(!ours.isEmpty, "\(output)")
+    }
+
     /// Kernel tests need root (bpf(), perf events, raw sockets).
     func requireRoot() throws {
         try require(geteuid() == 0, "the examples attach programs, which needs root")
