@@ -29,13 +29,13 @@ let package = Package(
         .target(
             name: "BPF",
             dependencies: [
-                "BPFObject", "BTF", "CBPF",
+                "BPFObject", "BTF", "ELF", "ByteParsing", "CBPF",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
         .target(
             name: "SwiftLoadCLI",
             dependencies: [
-                "BPF", "BPFObject", "BTF", "ELF",
+                "BPF", "BPFObject", "BTF", "ELF", "ByteParsing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "swift-load", dependencies: ["SwiftLoadCLI"]),

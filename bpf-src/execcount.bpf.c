@@ -1,5 +1,6 @@
-/* Counts execve calls per command name. User space inserts the keys (comm,
- * zero padded to 64 bytes); the program only increments existing entries. */
+/* Counts execve calls per command name (the calling task's comm, zero padded
+ * to 64 bytes). User space may insert keys beforehand (the classic libbpf
+ * example does); a name seen for the first time gets its entry here. */
 #include "common.h"
 
 #define COMM_LEN 64
@@ -23,6 +24,14 @@ int count_execve(void *ctx)
 
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
 	count = bpf_map_lookup_elem(&exec_counts, &key);
+	if (!count) {
+		u64 one = 1;
+
+		/* Another CPU may insert the same name first: then add to its entry. */
+		if (bpf_map_update_elem(&exec_counts, &key, &one, BPF_NOEXIST) == 0)
+			return 0;
+		count = bpf_map_lookup_elem(&exec_counts, &key);
+	}
 	if (count)
 		__sync_fetch_and_add(count, 1);
 	return 0;

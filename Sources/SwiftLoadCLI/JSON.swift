@@ -14,6 +14,8 @@ public enum JSON: Sendable, Equatable {
     case array([JSON])
     /// An object; keys keep their order.
     case object([(String, JSON)])
+    /// Text that is already valid JSON (a BTF-decoded value's ``BTFValue/json``), written as is.
+    case serializedValue(String)
 
     /// Compact serialisation (one line), as `--json` prints it.
     public var serialized: String {
@@ -29,6 +31,7 @@ public enum JSON: Sendable, Equatable {
         case .int(let value): out += String(value)
         case .uint(let value): out += String(value)
         case .string(let value): JSON.writeString(value, to: &out)
+        case .serializedValue(let text): out += text
         case .array(let values):
             out += "["
             for (index, value) in values.enumerated() {

@@ -1,37 +1,182 @@
 import ArgumentParser
+import BPF
 import BPFObject
+import BTF
+import ByteParsing
 
-/// `swift-load OBJ [--attach [PROGRAM=]SPEC]...`: load, attach, stream output, detach on Ctrl-C.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// `swift-load OBJ [--attach [PROGRAM=]SPEC]... [--trace] [--maps SECONDS] [--event-type TYPE]
+/// [--duration SECONDS] [--json]`: load, attach, stream what the programs produce, detach on Ctrl-C.
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Load an object, attach its programs and show what they produce (the default command).")
+        abstract: "Load an object, attach its programs and show what they produce (the default command).",
+        discussion: """
+            Attaches each --attach SPEC (libbpf's section vocabulary: tracepoint/CAT/NAME, raw_tp/NAME, \
+            tp_btf/NAME, kprobe/FN, uprobe/PATH:SYMBOL[+OFF], iter/NAME, xdp/IFNAME, tcx/ingress/IFNAME, \
+            cgroup/ATTACH:PATH, socket/IFNAME, perf_event/EVENT, ...), or without any, every program whose \
+            section names its target. Then streams ring buffer and perf buffer records, lost-record counts, \
+            bpf_printk lines (--trace) and the maps (--maps), until SIGINT, SIGTERM or --duration: then \
+            detaches, unloads (pinned maps stay) and prints a summary. See Docs/commands/run.md.
+            """)
 
-    @Argument(help: "The BPF ELF object (clang -target bpf -c).")
+    @Argument(help: "The BPF ELF object.")
     var object: String
 
-    @Option(name: .customLong("attach"), help: "[PROGRAM=]SPEC to attach, in libbpf's section vocabulary (tracepoint/CAT/NAME, raw_tp/NAME, uprobe/PATH:SYMBOL, xdp/IFNAME, ...).")
+    @Option(name: .customLong("attach"), help: ArgumentHelp("Attach PROGRAM (or the one program that fits) to SPEC; repeatable.", valueName: "[PROGRAM=]SPEC"))
     var attachments: [String] = []
 
-    @Option(name: .customLong("program"), help: "Load only these programs.")
-    var programs: [String] = []
+    @OptionGroup var loading: LoadingOptions
+
+    @Flag(help: "Print bpf_printk output (the kernel's trace_pipe) as it arrives.")
+    var trace = false
+
+    @Option(name: .customLong("maps"), help: ArgumentHelp("Print every map's entries every SECONDS.", valueName: "SECONDS"))
+    var mapsInterval: Double?
+
+    @Option(name: .customLong("event-type"), help: ArgumentHelp("Decode ring and perf buffer records as this BTF type of the object (e.g. 'struct event').", valueName: "TYPE"))
+    var eventType: String?
+
+    @Option(help: ArgumentHelp("Stop after SECONDS (default: run until SIGINT or SIGTERM).", valueName: "SECONDS"))
+    var duration: Double?
+
+    @Flag(help: "Print one JSON object per line.")
+    var json = false
 
     func validate() throws {
-        for attachment in attachments {
-            do { _ = try AttachRequest(parsing: attachment) } catch {
-                throw ValidationError("--attach \(attachment): \(error)")
-            }
-        }
+        if let mapsInterval, !(mapsInterval > 0) { throw ValidationError("--maps: expected a positive number of seconds") }
+        if let duration, !(duration >= 0) { throw ValidationError("--duration: expected a number of seconds") }
     }
 
     func run() throws {
-        let spec = try readObject(object)
-        for name in programs where spec.program(named: name) == nil {
-            reportError("\(object): no program named '\(name)'", details: ["programs: " + spec.programs.map(\.name).joined(separator: ", ")])
+        // Before any thread exists, so that every thread inherits the blocked mask (see StopSignals).
+        let signals = StopSignals()
+        defer { signals.restore() }
+        let started = monotonicSeconds()
+
+        var requests: [AttachRequest] = []
+        for text in attachments {
+            do { requests.append(try AttachRequest(parsing: text)) } catch {
+                reportError("--attach \(text): \(error)")
+                throw ExitCode.failure
+            }
+        }
+        var (spec, options) = try loading.prepare(object)
+        let plan: AttachPlan
+        do { plan = try AttachPlan.make(requests, spec: &spec, onlyPrograms: options.programNames) } catch {
+            reportError("\(object): \(error)")
             throw ExitCode.failure
         }
-        // Attaching is not built yet: say so rather than pretend.
-        reportError("\(object): attaching programs is not available in this build yet; 'swift-load load' loads and verifies the object, 'inspect' and 'disasm' examine it")
-        throw ExitCode.failure
+        if options.programNames != nil {
+            options.programNames?.formUnion(plan.steps.map(\.program))
+        }
+        let eventDecoder = try EventDecoder(typeName: eventType, btf: spec.btf, object: object)
+
+        let printer = LinePrinter()
+        let session = RunSession(printer: printer, json: json, eventDecoder: eventDecoder)
+        let loaded = try loadObject(spec, options: options, path: object)
+        for warning in loaded.warnings { reportError("warning: \(warning)") }
+        let attachedNames = Set(plan.steps.map(\.program))
+        for failure in loaded.failures where !attachedNames.contains(failure.name) {
+            reportError("warning: program \(failure.name) not loaded: \(failure.error.message)")
+        }
+        for (program, reason) in plan.skipped where loaded.program(named: program) != nil {
+            reportError("note: program \(program) not attached: \(reason); use --attach \(program)=SPEC")
+        }
+
+        // Attach, all or nothing: on the first failure every link made so far is closed.
+        var links: [Link] = []
+        for step in plan.steps {
+            guard let program = loaded.program(named: step.program) else {
+                let failure = loaded.failures.first { $0.name == step.program }
+                reportError("program \(step.program) did not load, so it cannot be attached to \(step.target): \(failure?.error.message ?? "not loaded")",
+                            details: failure.map { VerifierLog.relevantTail($0.error.log ?? "") } ?? [])
+                links.forEach { $0.close() }
+                throw ExitCode.failure
+            }
+            do {
+                let made = try program.attach(to: step.target)
+                links += made
+                for link in made { session.attached(link, program: program) }
+            } catch {
+                reportError("attaching \(step.program) to \(step.target): \(error.message)", details: error.details)
+                links.forEach { $0.close() }
+                throw ExitCode.failure
+            }
+        }
+        session.readIterators(links)
+
+        do {
+            try session.startReaders(loaded, trace: trace)
+        } catch {
+            session.stopReaders()
+            links.forEach { $0.close() }
+            reportError("\(error.message)", details: error.details)
+            throw ExitCode.failure
+        }
+        if !json { reportError("running; press Ctrl-C to stop") }
+
+        // Wait for a signal, the end of --duration, or the next --maps tick.
+        let deadline = duration.map { monotonicSeconds() + $0 }
+        var nextMaps = mapsInterval.map { monotonicSeconds() + $0 }
+        var stoppedBy = "duration"
+        while true {
+            let now = monotonicSeconds()
+            if let deadline, now >= deadline { break }
+            let wake = [deadline, nextMaps].compactMap { $0 }.min() ?? now + 3600
+            if let signal = signals.wait(seconds: wake - now) {
+                stoppedBy = signal == SIGINT ? "SIGINT" : "SIGTERM"
+                break
+            }
+            if let due = nextMaps, monotonicSeconds() >= due, let mapsInterval {
+                session.printMaps(loaded)
+                nextMaps = due + mapsInterval
+            }
+        }
+
+        // Stop reading (the readers drain what is already there), detach, and summarise.
+        session.stopReaders()
+        if mapsInterval != nil { session.printMaps(loaded) }
+        for link in links {
+            link.close()
+            session.detached(link)
+        }
+        session.summary(seconds: monotonicSeconds() - started, stoppedBy: stoppedBy, links: links.count)
+    }
+}
+
+/// Decodes buffer records through a BTF type of the object (`--event-type`), or shows them as hex.
+struct EventDecoder: Sendable {
+    let btf: TypeGraph?
+    let typeID: UInt32
+    let size: Int
+
+    /// Finds `typeName` in the object's BTF; no name gives a decoder that prints hex.
+    init(typeName: String?, btf: TypeGraph?, object: String) throws {
+        guard let typeName else {
+            (self.btf, typeID, size) = (nil, 0, 0)
+            return
+        }
+        guard let btf else {
+            reportError("--event-type \(typeName): \(object) has no BTF to decode records with")
+            throw ExitCode.failure
+        }
+        guard let id = btf.typeID(named: typeName), let size = try? btf.resolvedSize(of: id), size > 0 else {
+            reportError("--event-type \(typeName): \(object)'s BTF has no type of that name with a size (clang keeps only the types the program uses)")
+            throw ExitCode.failure
+        }
+        (self.btf, typeID, self.size) = (btf, id, size)
+    }
+
+    /// The record decoded (its first `size` bytes), or nil to print hex (no type, or a record too short).
+    func decode(_ bytes: [UInt8]) -> BTFValue? {
+        guard let btf, bytes.count >= size else { return nil }
+        let hostOrder: ByteOrder = UInt16(1).littleEndian == 1 ? .little : .big
+        return try? btf.decode(Array(bytes.prefix(size)), as: typeID, byteOrder: hostOrder, limits: BTFValueLimits())
     }
 }

@@ -26,7 +26,7 @@ func countExecutions(by command: String, object path: String, every interval: Du
     guard let program = object.program(named: "count_execve") else { throw NotInObject(name: "count_execve") }
 
     // Keys are command names as the kernel keeps them (at most 15 bytes) in a zero-padded char[64].
-    // The program only increments keys that exist, so insert the one to count, with a count of 0.
+    // Insert the key to watch with a count of 0, so it is there (and reads 0) before the first execve.
     var key = [UInt8](repeating: 0, count: 64)
     key.replaceSubrange(0..<min(command.utf8.count, 15), with: command.utf8.prefix(15))
     try counts.update(key: key, value: [UInt8](repeating: 0, count: 8))

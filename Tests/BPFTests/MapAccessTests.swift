@@ -413,13 +413,13 @@ func expectBPFError(_ comment: Comment? = nil, sourceLocation: SourceLocation = 
         #expect(info.id != 0)
         #expect(info.type == .hash)
         #expect(info.keySize == 4 && info.valueSize == 8 && info.maxEntries == 10 && info.flags == 1)
-        #expect(info.name == "testinfox")
+        #expect(info.name == "test_info_x")
         #expect(info.btfID == 0)
         try map.update(UInt32(1), UInt64(11))
 
         let byID = try Map.open(id: info.id)
         #expect(try byID.info().id == info.id)
-        #expect(byID.name == "testinfox" && byID.type == .hash && byID.keySize == 4 && byID.valueSize == 8)
+        #expect(byID.name == "test_info_x" && byID.type == .hash && byID.keySize == 4 && byID.valueSize == 8)
         #expect(byID.maxEntries == 10 && byID.flags == 1)
         #expect(try byID.lookup(UInt32(1), as: UInt64.self) == 11)
 

@@ -383,9 +383,10 @@ private func objectBTF(_ name: String) throws -> TypeGraph {
         #expect(try events.kind(of: config) == .struct)
         #expect(try events.decode(encode(1, size: 4, .little) + encode(0, size: 4, .little), as: config).fieldsLine
                 == "mute_ringbuf=1 mute_perf=0")
-        // The object's BTF has no `struct event` (clang emits only types that maps, functions and
-        // globals name).
-        #expect(events.typeID(named: "struct event") == nil)
+        // `struct event` is in the object's BTF (a function's prototype names it: clang emits only types
+        // that maps, functions and globals name), so records decode by name (`--event-type`).
+        let event = try #require(events.typeID(named: "struct event"))
+        #expect(try events.resolvedSize(of: event) == 56)
     }
 
     @Test(arguments: ["core.o", "core.bpfeb.o"])

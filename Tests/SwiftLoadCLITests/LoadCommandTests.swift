@@ -143,7 +143,7 @@ import Glibc
         try requireRoot()
         let output = try run(["load", TestPaths.fixtures + "/attach_kernel.o"])
         #expect(output.status == 1)
-        #expect(output.stdout.contains("program on_fentry: FAILED: program 'on_fentry' (tracing): trace_fentry needs BPF trampolines"))
+        #expect(output.stdout.contains("program on_fentry: FAILED: program 'on_fentry' (tracing): fentry needs BPF trampolines"))
         #expect(output.stdout.contains("program on_kprobe: loaded (kprobe"))
     }
 

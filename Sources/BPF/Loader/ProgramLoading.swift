@@ -130,7 +130,9 @@ struct ProgramLoadRequest {
                 return BPFError(.permission, "\(what): loading needs root or CAP_BPF + CAP_PERFMON (EPERM)", command: .programLoad, errno: errno, log: log)
             }
             if type == .tracing || type == .lsm || type == .ext {
-                let family = expectedAttachType?.name ?? "\(type)"
+                // The section's word (`fentry`, `lsm`), as the attach layer says it.
+                let family = Program.tracingFamily(type: type, attachType: expectedAttachType)?.word
+                    ?? expectedAttachType?.name ?? "\(type)"
                 return BPFError(.unsupported, "\(what): \(family) needs BPF trampolines, which this kernel refuses (EPERM)",
                                 command: .programLoad, errno: errno, log: log)
             }

@@ -94,7 +94,7 @@ extension Map {
     /// Creates a map without BTF (as cilium/ebpf's `NewMap` does for a plain spec): for tools and tests
     /// that need a map outside an object.
     ///
-    /// `name` is shortened to the kernel's 15 bytes and stripped of characters it refuses (it allows
+    /// `name` is shortened to the kernel's 15 bytes, characters it refuses replaced by `_` as libbpf does (it allows
     /// letters, digits, `_` and `.`). `mapExtra` is the type-specific extra (a bloom filter's number of
     /// hash functions; 0 for the default). The corresponding kernel command is `BPF_MAP_CREATE`.
     /// - Throws: ``BPFError`` when a size is out of range or the kernel refuses the map.
@@ -103,7 +103,7 @@ extension Map {
         guard (0...Int(UInt32.max)).contains(keySize), (0...Int(UInt32.max)).contains(valueSize) else {
             throw BPFError(.invalidArgument, "creating \(type) map \(name): key size \(keySize) or value size \(valueSize) out of range")
         }
-        let kernelName = Map.kernelName(name)
+        let kernelName = KernelName.sanitized(name)
         var attr = cbpf_map_create_attr()
         attr.map_type = type.rawValue
         attr.key_size = UInt32(keySize)
@@ -125,11 +125,5 @@ extension Map {
         }
         return Map(descriptor: fd, name: name.isEmpty ? kernelName : name, type: type, keySize: keySize,
                    valueSize: valueSize, maxEntries: maxEntries, flags: flags)
-    }
-
-    /// The name as the kernel accepts it: letters, digits, `_` and `.`, at most 15 bytes.
-    private static func kernelName(_ name: String) -> String {
-        let allowed = name.unicodeScalars.filter { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == ".") }
-        return String(String.UnicodeScalarView(allowed.prefix(15)))
     }
 }

@@ -73,7 +73,7 @@ extension Program {
         attr.insn_cnt = UInt32(bytecode.count / Instruction.byteCount)
         attr.insns = kernelPointer(bytecode.baseAddress)
         attr.expected_attach_type = expectedAttachType?.rawValue ?? 0
-        let kernelName = Program.kernelName(name)
+        let kernelName = KernelName.sanitized(name)
         withUnsafeMutableBytes(of: &attr.prog_name) { buffer in
             for (index, byte) in kernelName.utf8.enumerated() { buffer[index] = byte }
         }
@@ -115,11 +115,5 @@ extension Program {
     /// A NUL-terminated log buffer as text.
     private static func logText(_ log: [CChar]) -> String {
         log.withUnsafeBytes { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-    }
-
-    /// The name as the kernel accepts it: letters, digits, `_` and `.`, at most 15 bytes.
-    private static func kernelName(_ name: String) -> String {
-        let allowed = name.unicodeScalars.filter { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == ".") }
-        return String(String.UnicodeScalarView(allowed.prefix(15)))
     }
 }
