@@ -55,7 +55,8 @@ struct AttachPlan {
                 chosen = [index]
             } else {
                 let candidates = eligible.filter { spec.programs[$0].accepts(request.target) }
-                let exact = candidates.filter { spec.programs[$0].attachTarget == request.target }
+                var exact = candidates.filter { spec.programs[$0].attachTarget == request.target }
+                if exact.isEmpty { exact = candidates.filter { spec.programs[$0].matchesHook(of: request.target) } }
                 if candidates.count == 1 {
                     chosen = candidates
                 } else if !exact.isEmpty {

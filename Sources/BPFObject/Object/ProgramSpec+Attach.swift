@@ -8,6 +8,19 @@ extension ProgramSpec {
         return type == .kprobe && probes.contains(target.mechanism)
     }
 
+    /// Whether this program was built for exactly the hook `target` names: the same expected attach type
+    /// for targets that imply one (a `tcx/egress` program for `tcx/egress/IFNAME`, a `cgroup_skb/ingress`
+    /// one for `cgroup_skb/ingress:PATH`). Used to choose among several programs that ``accepts(_:)``.
+    public func matchesHook(of target: AttachTarget) -> Bool {
+        let implied: AttachType?
+        switch target {
+        case .tcx(let direction, _): implied = direction == .ingress ? .tcxIngress : .tcxEgress
+        case .cgroup(let attachType, _): implied = attachType
+        default: implied = nil
+        }
+        return implied != nil && implied == expectedAttachType
+    }
+
     /// Whether the kernel fixes this program's target when it loads it (`tp_btf`, `fentry`, `fexit`,
     /// `fmod_ret`, `lsm`, `iter`: the program carries the target's BTF id), so that attaching it somewhere
     /// else means naming the new target in ``sectionName`` before loading.
