@@ -23,6 +23,13 @@ let package = Package(
                 .product(name: "BPF", package: "swift-load"),
                 .product(name: "BPFObject", package: "swift-load"),
             ]),
+        // Ring buffer consumption through RingBufferReader, against harness/libbpf_ringbuf_bench.c.
+        .executableTarget(
+            name: "ringbuf-bench",
+            dependencies: [
+                .product(name: "BPF", package: "swift-load"),
+                .product(name: "BPFObject", package: "swift-load"),
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )
