@@ -150,7 +150,7 @@ import TestSupport
             seen.append(line)
             return true
         }
-        #expect(seen == ["a", "c"]) // "b" was read with "a" and dropped when the body stopped
+        #expect(seen == ["a", "b", "c"]) // "b", read with "a", was kept when the body stopped
     }
 
     @Test func linesEndAtEndOfFileWithTheUnfinishedLine() async throws {

@@ -127,11 +127,13 @@ public struct TraceLine: Sendable, Hashable {
 
 /// Cuts a byte stream into lines, keeping a partial line until the rest arrives. A line longer than
 /// ``limit`` bytes is handed over in pieces of that size, so a stream without newlines cannot grow memory
-/// without bound.
+/// without bound. Also holds the complete lines a consumer stopped before taking, for the next one.
 struct TraceLineSplitter: Sendable {
     /// The longest line kept whole (the kernel writes at most a page per read; `bpf_printk` lines are short).
     static let limit = 64 * 1024
     private var partial: [UInt8] = []
+    /// Complete lines read from the file and not handed over yet (a handler stopped before them).
+    var queued: [String] = []
 
     /// Bytes of an unfinished line waiting for their newline.
     var pendingBytes: Int { partial.count }
@@ -219,7 +221,8 @@ public final class TracePipeReader: @unchecked Sendable {
         self.path = path
     }
 
-    /// Bytes of an unfinished line read and not yet handed over.
+    /// Bytes of an unfinished line read and not yet handed over (complete lines kept after a handler
+    /// stopped are not counted).
     public var pendingBytes: Int { reading.withLock { $0.pendingBytes } }
 
     /// Reads what is available now, without waiting, and hands every complete line to `handler`
@@ -247,8 +250,7 @@ public final class TracePipeReader: @unchecked Sendable {
     }
 
     /// Reads lines until `body` returns false or ``stop()`` is called from another thread, blocking
-    /// between reads. Lines already read when `body` returns false are dropped (the kernel has handed them
-    /// over), except the unfinished one.
+    /// between reads. Lines already read when `body` returns false are kept for the next consumer.
     public func forEach(_ body: (String) -> Bool) throws(BPFError) {
         let generation = stopGeneration.load(ordering: .acquiring)
         let loopWaiter = try startLoop()
@@ -339,8 +341,9 @@ public final class TracePipeReader: @unchecked Sendable {
         try readAvailable(handler).lines
     }
 
-    /// Reads until the file has nothing more now (`EAGAIN`) or ends, handing over complete lines until
-    /// `handler` returns false. At the end of the file the unfinished line is handed over too.
+    /// Hands over the lines kept from an earlier call, then reads until the file has nothing more now
+    /// (`EAGAIN`) or ends, handing over complete lines until `handler` returns false (the rest are kept).
+    /// At the end of the file the unfinished line is handed over too.
     private func readAvailable(_ handler: (String) -> Bool) throws(BPFError) -> (lines: Int, endOfFile: Bool) {
         let thread = UInt(pthread_self())
         guard walker.load(ordering: .relaxed) != thread else {
@@ -350,6 +353,20 @@ public final class TracePipeReader: @unchecked Sendable {
             walker.store(thread, ordering: .relaxed)
             defer { walker.store(0, ordering: .relaxed) }
             var count = 0
+            /// Hands `lines` over; keeps those after a refusal. Returns whether the handler wants more.
+            func deliver(_ lines: [String]) -> Bool {
+                for (index, line) in lines.enumerated() {
+                    count += 1
+                    if !handler(line) {
+                        splitter.queued = Array(lines[(index + 1)...])
+                        return false
+                    }
+                }
+                return true
+            }
+            let kept = splitter.queued
+            splitter.queued = []
+            if !deliver(kept) { return .success((count, false)) }
             var buffer = [UInt8](repeating: 0, count: 16 * 1024)
             while true {
                 let got = buffer.withUnsafeMutableBytes { read(file.rawValue, $0.baseAddress, $0.count) }
@@ -360,17 +377,11 @@ public final class TracePipeReader: @unchecked Sendable {
                     return .failure(BPFError(errno: errno, command: nil, "reading \(path)"))
                 }
                 if got == 0 {
-                    if let last = splitter.flush() {
-                        count += 1
-                        _ = handler(last)
-                    }
+                    if let last = splitter.flush(), !deliver([last]) { return .success((count, false)) }
                     return .success((count, true))
                 }
                 let lines = buffer.withUnsafeBytes { splitter.append(UnsafeRawBufferPointer(rebasing: $0[..<got])) }
-                for line in lines {
-                    count += 1
-                    if !handler(line) { return .success((count, false)) }
-                }
+                if !deliver(lines) { return .success((count, false)) }
             }
         }
         return try outcome.get()
