@@ -357,7 +357,11 @@ public func swiftLoadUprobeTarget(_ argument: UnsafePointer<CChar>?) -> Int32 {
 
     /// The path of the first mapping in /proc/self/maps whose file name is `name`.
     func mappedLibrary(named name: String) -> String? {
-        guard let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return nil }
+        // Read to the end with read(2): /proc files report size 0, and with many threads (a full parallel
+        // test run) the maps file is long.
+        guard let handle = FileHandle(forReadingAtPath: "/proc/self/maps"),
+              let data = try? handle.readToEnd() else { return nil }
+        let maps = String(decoding: data, as: UTF8.self)
         for line in maps.split(separator: "\n") {
             guard let slash = line.firstIndex(of: "/") else { continue }
             let path = String(line[slash...])

@@ -37,12 +37,12 @@ import Glibc
             try require(false, "no ping (iputils-ping) to make packets on lo")
             return
         }
-        var pings = 0
+        let pings = PingCount()
         let output = try await ExampleRun.run("SocketFilter", ["--duration", "\(Self.seconds)", "lo"], whileRepeating: {
             // IPv4 on purpose: the program reads the IPv4 header's protocol byte.
             let result = try Tool.run(ping, ["-c3", "-i0.2", "-q", "127.0.0.1"])
             #expect(result.status == 0, "\(result.stderr)")
-            pings += 3
+            pings.add(3)
         })
         let lines = output.lines
         #expect(lines.first?.hasPrefix("counting outgoing packets per IP protocol (count_proto_bytes") == true, "\(output)")
@@ -55,7 +55,7 @@ import Glibc
         try #require(numbers.count == 2, "\(output)")
         #expect(numbers[0] >= 6 * 98, "\(output)")
         #expect(numbers[1] >= 6, "\(output)")
-        #expect(numbers[1] <= 2 * pings + 64, "other ICMP traffic on lo is possible, not this much: \(output)")
+        #expect(numbers[1] <= 2 * pings.value + 64, "other ICMP traffic on lo is possible, not this much: \(output)")
     }
 
     @Test func execEventsStreamsTheShellsChildren() async throws {
@@ -172,7 +172,7 @@ struct ExampleRun: CustomStringConvertible {
 
     /// Runs example `name` with `arguments`, calling `body` again and again (every 100 ms) until it exits,
     /// and expects exit status 0 within `duration + 20` seconds (else kills it and fails).
-    static func run(_ name: String, _ arguments: [String], whileRepeating body: () throws -> Void,
+    static func run(_ name: String, _ arguments: [String], whileRepeating body: @escaping @Sendable () throws -> Void,
                     sourceLocation: SourceLocation = #_sourceLocation) async throws -> ExampleRun {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try ExampleExecutable.path(name, sourceLocation: sourceLocation))
@@ -185,16 +185,15 @@ struct ExampleRun: CustomStringConvertible {
         // Read both pipes while the example runs so that neither can fill up and block it; on threads of
         // their own, since a blocking read on Swift's small cooperative pool would stall this test's loop.
         let outData = PipeReader(out), errData = PipeReader(err)
-        let deadline = ContinuousClock.now + .seconds(ExamplesTests.seconds + 20)
-        while process.isRunning {
-            if ContinuousClock.now > deadline {
-                process.interrupt()
-                Issue.record("\(name) did not stop after --duration; interrupted", sourceLocation: sourceLocation)
-                break
-            }
-            try body()
-            try await Task.sleep(for: .milliseconds(100))
+        // The events are made on a thread of its own too: under a full parallel test run, Swift's
+        // cooperative pool (two threads here) can be held by other tests for seconds, and events made
+        // from it would miss the example's whole run.
+        let driver = EventDriver(process: process, deadline: .now() + .seconds(ExamplesTests.seconds + 20), body: body)
+        await driver.finished()
+        if driver.timedOut {
+            Issue.record("\(name) did not stop after --duration; interrupted", sourceLocation: sourceLocation)
         }
+        if let error = driver.error { throw error }
         process.waitUntilExit()
         let run = ExampleRun(status: process.terminationStatus,
                              stdout: String(decoding: outData.wait(), as: UTF8.self),
@@ -203,6 +202,48 @@ struct ExampleRun: CustomStringConvertible {
         #expect(run.stderr.isEmpty, "\(name): \(run)", sourceLocation: sourceLocation)
         return run
     }
+}
+
+/// Calls `body` every 100 ms on a thread of its own while `process` runs; interrupts it at `deadline`.
+final class EventDriver: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private(set) var timedOut = false
+    private(set) var error: Error?
+
+    init(process: Process, deadline: DispatchTime, body: @escaping @Sendable () throws -> Void) {
+        Thread {
+            while process.isRunning {
+                if DispatchTime.now() > deadline {
+                    self.timedOut = true
+                    process.interrupt()
+                    break
+                }
+                if self.error == nil {
+                    do { try body() } catch { self.error = error }
+                }
+                usleep(100_000)
+            }
+            self.done.signal()
+        }.start()
+    }
+
+    /// Waits for the loop to end, without holding a thread of the cooperative pool meanwhile.
+    func finished() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            Thread {
+                self.done.wait()
+                continuation.resume()
+            }.start()
+        }
+    }
+}
+
+/// Echo requests sent so far (added from the event thread, read by the test).
+final class PingCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func add(_ n: Int) { lock.withLock { count += n } }
+    var value: Int { lock.withLock { count } }
 }
 
 /// Reads a pipe to its end on a thread of its own.
