@@ -42,11 +42,13 @@ struct AttachPlan {
             }
             return plan
         }
+        var fixedTargets: [String: AttachTarget] = [:]
         for request in requests {
             let chosen: [Int]
             if let name = request.program {
-                guard let index = eligible.first(where: { spec.programs[$0].name == name }) else {
-                    throw Failure(description: "--attach \(request): no program named '\(name)' (programs: \(names(spec, eligible)))")
+                // A program named here loads even when --program did not list it.
+                guard let index = spec.programs.indices.first(where: { spec.programs[$0].name == name }) else {
+                    throw Failure(description: "--attach \(request): no program named '\(name)' (programs: \(names(spec, Array(spec.programs.indices))))")
                 }
                 guard spec.programs[index].accepts(request.target) else {
                     let program = spec.programs[index]
@@ -54,26 +56,40 @@ struct AttachPlan {
                 }
                 chosen = [index]
             } else {
+                // The program whose section names exactly this target, or this hook (tcx direction, cgroup
+                // attach type); else the one program of this mechanism; else the one that can take it.
                 let candidates = eligible.filter { spec.programs[$0].accepts(request.target) }
-                var exact = candidates.filter { spec.programs[$0].attachTarget == request.target }
-                if exact.isEmpty { exact = candidates.filter { spec.programs[$0].matchesHook(of: request.target) } }
-                if candidates.count == 1 {
-                    chosen = candidates
-                } else if !exact.isEmpty {
+                let exact = candidates.filter { spec.programs[$0].attachTarget == request.target }
+                let hook = candidates.filter { spec.programs[$0].matchesHook(of: request.target) }
+                let sameMechanism = candidates.filter { spec.programs[$0].attachTarget?.mechanism == request.target.mechanism }
+                if !exact.isEmpty {
                     chosen = exact
+                } else if !hook.isEmpty {
+                    chosen = hook
+                } else if sameMechanism.count == 1 || (sameMechanism.isEmpty && candidates.count == 1) {
+                    chosen = sameMechanism.isEmpty ? candidates : sameMechanism
                 } else if candidates.isEmpty {
                     throw Failure(description: "--attach \(request): no program of the object takes \(request.target.mechanism) targets (programs: \(names(spec, eligible)))")
                 } else {
-                    throw Failure(description: "--attach \(request): several programs could take it (\(names(spec, candidates))); pick one with PROGRAM=\(request.spec)")
+                    let several = sameMechanism.isEmpty ? candidates : sameMechanism
+                    throw Failure(description: "--attach \(request): several programs could take it (\(names(spec, several))); pick one with PROGRAM=\(request.spec)")
                 }
             }
             for index in chosen {
+                let name = spec.programs[index].name
                 spec.programs[index].autoload = true
-                if spec.programs[index].targetIsFixedAtLoad, spec.programs[index].attachTarget != request.target {
-                    spec.programs[index].sectionName = request.target.description
-                    spec.programs[index].attachTarget = request.target
+                if spec.programs[index].targetIsFixedAtLoad {
+                    // The kernel binds these at load: one program, one target.
+                    if let earlier = fixedTargets[name], earlier != request.target {
+                        throw Failure(description: "--attach \(request): program \(name) is already attached to \(earlier), and the kernel fixes \(request.target.mechanism) targets when it loads a program: one target per program")
+                    }
+                    fixedTargets[name] = request.target
+                    if spec.programs[index].attachTarget != request.target {
+                        spec.programs[index].sectionName = request.target.description
+                        spec.programs[index].attachTarget = request.target
+                    }
                 }
-                plan.steps.append(Step(program: spec.programs[index].name, target: request.target))
+                plan.steps.append(Step(program: name, target: request.target))
             }
         }
         return plan

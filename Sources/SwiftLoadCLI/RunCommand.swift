@@ -49,7 +49,7 @@ struct RunCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        if let mapsInterval, !(mapsInterval > 0) { throw ValidationError("--maps: expected a positive number of seconds") }
+        if let mapsInterval, !(mapsInterval >= 0.05) { throw ValidationError("--maps: expected a number of seconds, at least 0.05") }
         if let duration, !(duration >= 0) { throw ValidationError("--duration: expected a number of seconds") }
     }
 
@@ -76,6 +76,14 @@ struct RunCommand: ParsableCommand {
             options.programNames?.formUnion(plan.steps.map(\.program))
         }
         let eventDecoder = try EventDecoder(typeName: eventType, btf: spec.btf, object: object)
+        // trace_pipe first: it has one reader at a time, and finding it taken should cost nothing.
+        var tracePipe: TracePipeReader?
+        if trace {
+            do { tracePipe = try TracePipeReader() } catch {
+                reportError("--trace: \(error.message)", details: error.details)
+                throw ExitCode.failure
+            }
+        }
 
         let printer = LinePrinter()
         let session = RunSession(printer: printer, json: json, eventDecoder: eventDecoder)
@@ -89,35 +97,37 @@ struct RunCommand: ParsableCommand {
             reportError("note: program \(program) not attached: \(reason); use --attach \(program)=SPEC")
         }
 
+        // Readers first, so that nothing the programs send from their first run is missed.
+        do { try session.startReaders(loaded, tracePipe: tracePipe) } catch {
+            session.stopReaders()
+            reportError("\(error.message)", details: error.details)
+            throw ExitCode.failure
+        }
+
         // Attach, all or nothing: on the first failure every link made so far is closed.
         var links: [Link] = []
+        func abandon(_ message: String, details: [String] = []) -> ExitCode {
+            links.forEach { $0.close() }
+            session.stopReaders()
+            reportError(message, details: details)
+            return ExitCode.failure
+        }
         for step in plan.steps {
             guard let program = loaded.program(named: step.program) else {
                 let failure = loaded.failures.first { $0.name == step.program }
-                reportError("program \(step.program) did not load, so it cannot be attached to \(step.target): \(failure?.error.message ?? "not loaded")",
-                            details: failure.map { VerifierLog.relevantTail($0.error.log ?? "") } ?? [])
-                links.forEach { $0.close() }
-                throw ExitCode.failure
+                throw abandon("program \(step.program) did not load, so it cannot be attached to \(step.target): \(failure?.error.message ?? "not loaded")",
+                              details: failure.map { VerifierLog.relevantTail($0.error.log ?? "") } ?? [])
             }
             do {
                 let made = try program.attach(to: step.target)
                 links += made
                 for link in made { session.attached(link, program: program) }
             } catch {
-                reportError("attaching \(step.program) to \(step.target): \(error.message)", details: error.details)
-                links.forEach { $0.close() }
-                throw ExitCode.failure
+                throw abandon("attaching \(step.program) to \(step.target): \(error.message)", details: error.details)
             }
         }
-        session.readIterators(links)
-
-        do {
-            try session.startReaders(loaded, trace: trace)
-        } catch {
-            session.stopReaders()
-            links.forEach { $0.close() }
-            reportError("\(error.message)", details: error.details)
-            throw ExitCode.failure
+        do { try session.readIterators(links) } catch {
+            throw abandon("reading an iterator: \(error.message)", details: error.details)
         }
         if !json { reportError("running; press Ctrl-C to stop") }
 
@@ -135,18 +145,19 @@ struct RunCommand: ParsableCommand {
             }
             if let due = nextMaps, monotonicSeconds() >= due, let mapsInterval {
                 session.printMaps(loaded)
-                nextMaps = due + mapsInterval
+                // A slow dump skips the ticks it overran rather than running back to back.
+                nextMaps = max(due + mapsInterval, monotonicSeconds() + mapsInterval / 2)
             }
         }
 
-        // Stop reading (the readers drain what is already there), detach, and summarise.
-        session.stopReaders()
+        // Detach first, then drain what the programs sent until then, then the final maps and summary.
+        for link in links { link.close() }
+        let readerErrors = session.stopReaders()
         if mapsInterval != nil { session.printMaps(loaded) }
-        for link in links {
-            link.close()
-            session.detached(link)
-        }
-        session.summary(seconds: monotonicSeconds() - started, stoppedBy: stoppedBy, links: links.count)
+        for link in links { session.detached(link) }
+        session.summary(seconds: monotonicSeconds() - started, stoppedBy: stoppedBy, links: links.count,
+                        readerErrors: readerErrors)
+        if !readerErrors.isEmpty { throw ExitCode.failure }
     }
 }
 
@@ -172,6 +183,9 @@ struct EventDecoder: Sendable {
         }
         (self.btf, typeID, self.size) = (btf, id, size)
     }
+
+    /// Whether `--event-type` was given.
+    var isActive: Bool { btf != nil }
 
     /// The record decoded (its first `size` bytes), or nil to print hex (no type, or a record too short).
     func decode(_ bytes: [UInt8]) -> BTFValue? {

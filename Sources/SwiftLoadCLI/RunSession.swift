@@ -24,6 +24,8 @@ final class RunSession: Sendable {
 
     private let counts = Mutex(Counts())
     private let readers = Mutex(Readers())
+    /// Set by ``stopReaders()``; the reader loops end when they see it.
+    private let stopping = Atomic<Bool>(false)
 
     init(printer: LinePrinter, json: Bool, eventDecoder: EventDecoder) {
         self.printer = printer
@@ -60,14 +62,10 @@ final class RunSession: Sendable {
     }
 
     /// Iterator links produce their output when read: read each once, right after attaching, and print it
-    /// (text as lines, anything else as hex, or decoded with --event-type when it is a run of records).
-    func readIterators(_ links: [Link]) {
+    /// (text as lines, anything else as hex). A read that fails is an error for the caller (exit 1).
+    func readIterators(_ links: [Link]) throws(BPFError) {
         for link in links where link.target.hasPrefix("iter/") {
-            let output: [UInt8]
-            do { output = try link.iteratorOutput() } catch {
-                reportError("reading \(link.description): \(error.message)")
-                continue
-            }
+            let output = try link.iteratorOutput()
             let text = String(decoding: output, as: UTF8.self)
             let isText = !output.isEmpty && output.allSatisfy { $0 == 0x0a || $0 == 0x09 || (0x20..<0x7f).contains($0) || $0 >= 0x80 }
                 && text.utf8.elementsEqual(output)
@@ -88,16 +86,20 @@ final class RunSession: Sendable {
 
     // MARK: Readers
 
-    /// Starts a reader thread for every ring buffer and perf event array of `loaded`, and for trace_pipe
-    /// when `trace` is set.
-    func startReaders(_ loaded: LoadedObject, trace: Bool) throws(BPFError) {
+    /// Starts a reader thread for every ring buffer and perf event array of `loaded`, and for `tracePipe`
+    /// (`--trace`, opened before loading). Called before attaching, so that nothing the programs send
+    /// from their first run is missed (a perf event array delivers only to CPUs whose slot is filled).
+    ///
+    /// Each loop polls with a short timeout and checks the session's own stop flag between polls: a stop
+    /// that comes before the thread has even started is still seen (``stopReaders()`` never waits on a
+    /// loop that missed it).
+    func startReaders(_ loaded: LoadedObject, tracePipe: TracePipeReader?) throws(BPFError) {
         for map in loaded.maps where map.type.isRingBuffer {
             let reader = try RingBufferReader(map: map)
             let name = map.name
-            start(stop: { reader.stop() }) { [self] () throws(BPFError) in
-                try reader.forEach { record in
-                    event(map: name, cpu: nil, bytes: Array(record))
-                    return true
+            try start(wake: { reader.wake() }) { [self] () throws(BPFError) in
+                while !stopping.load(ordering: .acquiring) {
+                    _ = try reader.poll(timeout: Self.pollInterval) { record in event(map: name, cpu: nil, bytes: Array(record)) }
                 }
                 _ = try reader.consume { record in event(map: name, cpu: nil, bytes: Array(record)) }
             }
@@ -105,58 +107,72 @@ final class RunSession: Sendable {
         for map in loaded.maps where map.type == .perfEventArray {
             let reader = try PerfBufferReader(map: map)
             let name = map.name
-            start(stop: { reader.stop() }) { [self] () throws(BPFError) in
-                try reader.forEach { record in
-                    perfRecord(map: name, record)
-                    return true
+            try start(wake: { reader.wake() }) { [self] () throws(BPFError) in
+                while !stopping.load(ordering: .acquiring) {
+                    _ = try reader.poll(timeout: Self.pollInterval) { record in perfRecord(map: name, record) }
                 }
                 _ = try reader.consume { record in perfRecord(map: name, record) }
             }
         }
-        if trace {
-            let reader = try TracePipeReader()
-            start(stop: { reader.stop() }) { [self] () throws(BPFError) in
-                try reader.forEach { line in
-                    traceLine(line)
-                    return true
+        if let reader = tracePipe {
+            try start(wake: { reader.wake() }) { [self] () throws(BPFError) in
+                while !stopping.load(ordering: .acquiring) {
+                    _ = try reader.poll(timeout: Self.pollInterval) { line in traceLine(line) }
                 }
+                _ = try reader.consume { line in traceLine(line) }
             }
         }
     }
 
-    private func start(stop: @escaping @Sendable () -> Void, _ body: @escaping @Sendable () throws(BPFError) -> Void) {
-        let thread = BackgroundThread {
+    /// How long a reader waits before looking at the stop flag again (a stop also wakes it at once).
+    private static let pollInterval: Duration = .milliseconds(250)
+
+    private func start(wake: @escaping @Sendable () -> Void, _ body: @escaping @Sendable () throws(BPFError) -> Void) throws(BPFError) {
+        let thread = BackgroundThread { [self] in
             do throws(BPFError) { try body() } catch {
+                readers.withLock { $0.errors.append(error.message) }
                 reportError("reading stopped: \(error.message)")
             }
         }
+        guard let thread else {
+            throw BPFError(.kernel, "cannot start a reader thread (pthread_create failed)")
+        }
         readers.withLock {
-            $0.stops.append(stop)
+            $0.stops.append(wake)
             $0.threads.append(thread)
         }
     }
 
-    /// Stops every reader and waits for its thread (each drains the records already there first).
-    func stopReaders() {
+    /// Stops every reader and waits for its thread; each drains the records already there first.
+    /// - Returns: the errors that ended readers early (each already reported on stderr).
+    @discardableResult
+    func stopReaders() -> [String] {
+        stopping.store(true, ordering: .releasing)
         let current = readers.withLock { readers -> Readers in
-            defer { readers = Readers() }
+            defer { readers.stops = []; readers.threads = [] }
             return readers
         }
-        for stop in current.stops { stop() }
+        for wake in current.stops { wake() }
         for thread in current.threads { thread.join() }
+        return readers.withLock { $0.errors }
     }
 
+    /// One record: decoded with `--event-type` (its first bytes: perf samples carry padding), else hex;
+    /// a record the type cannot describe (shorter than it) is shown in hex with both sizes.
     private func event(map: String, cpu: Int?, bytes: [UInt8]) {
         counts.withLock { $0.events[map, default: 0] += 1 }
         let decoded = eventDecoder.decode(bytes)
+        let undecodable = eventDecoder.isActive && decoded == nil
         if json {
             var fields: [(String, JSON)] = [("type", .string("event")), ("map", .string(map))]
             if let cpu { fields.append(("cpu", .int(Int64(cpu)))) }
             fields.append(("data", decoded.map { .serializedValue($0.json) } ?? .string(hex(bytes))))
+            if undecodable { fields.append(("size", .int(Int64(bytes.count)))) }
             printer.line(JSON.object(fields).serialized)
         } else {
             let cpuText = cpu.map { " cpu \($0)" } ?? ""
-            printer.line("event \(map)\(cpuText): \(decoded?.fieldsLine ?? hex(bytes))")
+            let note = undecodable ? " (\(bytes.count) bytes; the event type is \(eventDecoder.size))" : ""
+            printer.line("event \(map)\(cpuText): \(decoded?.fieldsLine ?? hex(bytes))\(note)")
         }
     }
 
@@ -200,12 +216,14 @@ final class RunSession: Sendable {
             if json {
                 printer.line(MapDisplay.json(map).serialized)
             } else {
-                for line in MapDisplay.textLines(map) { printer.line(line) }
+                printer.lines(MapDisplay.textLines(map))
             }
         }
     }
 
-    func summary(seconds: Double, stoppedBy: String, links: Int) {
+    /// The last line: how long the command ran (from its start, loading included), what stopped it, and
+    /// what arrived; reader errors (each already reported) are listed and make the exit status 1.
+    func summary(seconds: Double, stoppedBy: String, links: Int, readerErrors: [String]) {
         let counts = self.counts.withLock { $0 }
         let rounded = (seconds * 10).rounded() / 10
         if json {
@@ -214,7 +232,8 @@ final class RunSession: Sendable {
             printer.line(JSON.object([("type", .string("summary")), ("stopped_by", .string(stoppedBy)),
                                       ("seconds", .serializedValue("\(rounded)")), ("links", .int(Int64(links))),
                                       ("events", .object(events)), ("lost", .object(lost)),
-                                      ("trace_lines", .int(Int64(counts.traceLines)))]).serialized)
+                                      ("trace_lines", .int(Int64(counts.traceLines))),
+                                      ("errors", .array(readerErrors.map { .string($0) }))]).serialized)
         } else {
             var parts = ["ran \(rounded) s (stopped by \(stoppedBy))", "\(links) link\(links == 1 ? "" : "s") detached"]
             for (map, count) in counts.events.sorted(by: { $0.key < $1.key }) {
@@ -224,6 +243,7 @@ final class RunSession: Sendable {
                 parts.append("\(count) lost from \(map)")
             }
             if counts.traceLines > 0 { parts.append("\(counts.traceLines) trace line\(counts.traceLines == 1 ? "" : "s")") }
+            for error in readerErrors { parts.append("reading failed: \(error)") }
             printer.line("summary: " + parts.joined(separator: ", "))
         }
     }

@@ -51,8 +51,8 @@ struct StopSignals {
 final class BackgroundThread: Sendable {
     private let thread: Mutex<pthread_t?>
 
-    /// Starts `body` on a new thread.
-    init(_ body: @escaping @Sendable () -> Void) {
+    /// Starts `body` on a new thread; nil when the system cannot make one.
+    init?(_ body: @escaping @Sendable () -> Void) {
         let box = Unmanaged.passRetained(Body(body)).toOpaque()
         var thread = pthread_t()
         let result = pthread_create(&thread, nil, { context in
@@ -60,13 +60,11 @@ final class BackgroundThread: Sendable {
             body.run()
             return nil
         }, box)
-        if result != 0 {
-            // No thread: run it here rather than lose it (only under resource exhaustion).
-            Unmanaged<Body>.fromOpaque(box).takeRetainedValue().run()
-            self.thread = Mutex(nil)
-        } else {
-            self.thread = Mutex(thread)
+        guard result == 0 else {
+            Unmanaged<Body>.fromOpaque(box).release()
+            return nil
         }
+        self.thread = Mutex(thread)
     }
 
     /// Waits for the closure to return.
@@ -86,15 +84,36 @@ final class BackgroundThread: Sendable {
 
 /// Writes whole lines to standard output from several threads: each line is one `write(2)`, so lines from
 /// different readers never interleave, and each appears as soon as it is produced (streaming output).
+///
+/// When standard output goes away (`| head`), the printer raises SIGTERM on the process once, so the run
+/// command stops as after Ctrl-C (detaching) instead of running on with nobody to read it.
 final class LinePrinter: Sendable {
-    private let lock = Mutex<Void>(())
+    private let closed = Mutex<Bool>(false)
 
     /// Prints `text` and a newline.
-    func line(_ text: String) {
-        var bytes = Array(text.utf8)
-        bytes.append(0x0a)
-        lock.withLock { _ in
-            bytes.withUnsafeBytes { StandardOutput.writeAll($0) }
+    func line(_ text: String) { lines([text]) }
+
+    /// Prints `texts` as lines in one write, so that a block (a map, a histogram) is never split by a
+    /// line from another thread.
+    func lines(_ texts: [String]) {
+        var bytes: [UInt8] = []
+        for text in texts {
+            bytes += text.utf8
+            bytes.append(0x0a)
+        }
+        closed.withLock { closed in
+            guard !closed else { return }
+            var offset = 0
+            while offset < bytes.count {
+                let written = bytes.withUnsafeBytes { Glibc.write(1, $0.baseAddress! + offset, $0.count - offset) }
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    closed = true
+                    kill(getpid(), SIGTERM)
+                    return
+                }
+                offset += written
+            }
         }
     }
 }

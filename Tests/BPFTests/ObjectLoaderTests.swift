@@ -67,6 +67,7 @@ struct FixtureExpectation: Sendable {
             "on_lsm_bprm_check": needsTrampolines,
         ]),
         "core.o": .loads,
+        "ringbuf_bench.o": .loads,
         "core.bpfeb.o": .bigEndian,
         // Relocated against its synthetic target: every fail_* program holds one relocation libbpf refuses
         // and fails alone (before BPF_PROG_LOAD), ok_after_failures loads.
