@@ -51,20 +51,13 @@ public final class PerfBufferReader: @unchecked Sendable {
     /// The CPUs that have a ring, ascending.
     public let cpus: [Int]
     private let rings: [PerfCPURing]
-    /// The wait of ``poll(timeout:_:)``; loops have their own (an epoll wake-up reaches one waiter only).
-    private let waiter: EventWaiter
-    /// The waits of the loops running now, for ``stop()`` to wake them all.
-    private let loopWaiters = Mutex<[ObjectIdentifier: EventWaiter]>([:])
+    /// Waiting and stopping: ``poll(timeout:_:)``'s wait and the loops'.
+    private let loops: ReaderLoops
     /// Held while records are walked (consumers take turns); holds the copy area for wrapped records.
     private let walking = Mutex<[UInt8]>([])
     /// The thread walking records (0 when none), to refuse a walk started from inside a handler.
     private let walker = Atomic<UInt>(0)
-    /// Counts ``stop()`` calls: a loop ends when it changes after the loop started.
-    private let stopGeneration = Atomic<UInt64>(0)
     private let lostSamples = Atomic<UInt64>(0)
-
-    /// Where the kernel lists the CPUs that are online now (a CPU list like `0-3,5`).
-    static let onlinePath = "/sys/devices/system/cpu/online"
 
     /// Opens one `PERF_COUNT_SW_BPF_OUTPUT` event per online possible CPU, maps its ring, stores it in
     /// `map` at the CPU's index and registers it for epoll.
@@ -81,7 +74,7 @@ public final class PerfBufferReader: @unchecked Sendable {
         guard pagesPerCPU > 0, pagesPerCPU & (pagesPerCPU - 1) == 0, pagesPerCPU <= 1 << 20 else {
             throw BPFError(.invalidArgument, "perf buffer \(map.name): \(pagesPerCPU) pages per CPU is not a power of two")
         }
-        let online = Self.onlineCPUs()
+        let online = try? OnlineCPUs.cpus()  // nil when the kernel does not say: every possible CPU is tried
         let cpus = try PossibleCPUs.cpus().filter { cpu in
             cpu < Int(map.maxEntries) && (online?.contains(cpu) ?? true)
         }
@@ -117,23 +110,14 @@ public final class PerfBufferReader: @unchecked Sendable {
         self.pagesPerCPU = pagesPerCPU
         self.cpus = cpus
         self.rings = rings
-        self.waiter = waiter
+        loops = ReaderLoops(waiter: waiter, watched: rings.map {
+            .init(descriptor: $0.event.rawValue, what: "perf buffer \(map.name) CPU \($0.cpu)")
+        })
     }
 
     deinit {
         // Clear the slots first, so programs stop writing into events about to close.
         for ring in rings { _ = try? map.delete(UInt32(ring.cpu)) }
-    }
-
-    /// The CPUs online now, or nil when the kernel does not say (then every possible CPU is tried).
-    static func onlineCPUs() -> [Int]? {
-        guard let file = try? FileDescriptor.open(onlinePath, .readOnly, options: .closeOnExec) else { return nil }
-        defer { try? file.close() }
-        var bytes = [UInt8](repeating: 0, count: 4096)
-        guard let count = try? bytes.withUnsafeMutableBytes({ try file.read(into: $0, retryOnInterrupt: true) }) else {
-            return nil
-        }
-        return PossibleCPUs.parse(String(decoding: bytes[..<count], as: UTF8.self))
     }
 
     /// Samples dropped so far because a ring was full: the sum of the lost records' counts read by this
@@ -163,39 +147,22 @@ public final class PerfBufferReader: @unchecked Sendable {
     /// - Returns: how many records were handed to `handler` (0 on timeout or wake-up).
     @discardableResult
     public func poll(timeout: Duration? = nil, _ handler: (PerfBufferRecord) -> Void) throws(BPFError) -> Int {
-        _ = try waiter.wait(timeout: timeout)
+        try loops.wait(timeout: timeout)
         return try consume(handler)
     }
 
     /// Reads records until `body` returns false or ``stop()`` is called from another thread, blocking
     /// between batches. Records still pending when `body` returns false stay for the next consumer.
     public func forEach(_ body: (PerfBufferRecord) -> Bool) throws(BPFError) {
-        let generation = stopGeneration.load(ordering: .acquiring)
-        let loopWaiter = try startLoop()
-        defer { endLoop(loopWaiter) }
-        var going = true
-        while going {
-            if stopGeneration.load(ordering: .acquiring) != generation { return }
-            _ = try consumeRecords { record in
-                going = body(record)
-                return going
-            }
-            guard going else { return }
-            _ = try loopWaiter.wait(timeout: nil)
-        }
+        try loops.forEach({ [self] handler throws(BPFError) in (try consumeRecords(handler), false) }, body)
     }
 
     /// Ends every ``forEach(_:)`` and ``records(bufferingPolicy:)`` loop running now and wakes a waiting
     /// ``poll(timeout:_:)``. Safe from any thread.
-    public func stop() {
-        stopGeneration.add(1, ordering: .acquiringAndReleasing)
-        waiter.wake()
-        let waiters = loopWaiters.withLock { Array($0.values) }
-        for loopWaiter in waiters { loopWaiter.wake() }
-    }
+    public func stop() { loops.stop() }
 
     /// Makes a waiting ``poll(timeout:_:)`` return early. Safe from any thread.
-    public func wake() { waiter.wake() }
+    public func wake() { loops.wake() }
 
     /// The records as an asynchronous sequence. Waiting happens on a dedicated thread (never on Swift's
     /// cooperative pool) with its own epoll instance; the sequence ends when the consuming task is
@@ -206,55 +173,9 @@ public final class PerfBufferReader: @unchecked Sendable {
     public func records(
         bufferingPolicy: AsyncThrowingStream<PerfBufferRecord, any Error>.Continuation.BufferingPolicy = .unbounded
     ) -> AsyncThrowingStream<PerfBufferRecord, any Error> {
-        let (stream, continuation) = AsyncThrowingStream.makeStream(of: PerfBufferRecord.self, throwing: (any Error).self,
-                                                                     bufferingPolicy: bufferingPolicy)
-        let generation = stopGeneration.load(ordering: .acquiring)
-        let loopWaiter: EventWaiter
-        do { loopWaiter = try startLoop() } catch {
-            continuation.finish(throwing: error)
-            return stream
+        loops.stream(bufferingPolicy: bufferingPolicy) { [self] yield throws(BPFError) in
+            (try consumeRecords(yield), false)
         }
-        let ended = StopFlag()
-        continuation.onTermination = { _ in
-            ended.set()
-            loopWaiter.wake()
-        }
-        do {
-            try startThread { [self] in
-                defer { endLoop(loopWaiter) }
-                do {
-                    while !ended.isSet && stopGeneration.load(ordering: .acquiring) == generation {
-                        _ = try consumeRecords { record in
-                            continuation.yield(record)
-                            return !ended.isSet
-                        }
-                        if ended.isSet { break }
-                        _ = try loopWaiter.wait(timeout: nil)
-                    }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
-            }
-        } catch {
-            endLoop(loopWaiter)
-            continuation.finish(throwing: error)
-        }
-        return stream
-    }
-
-    /// A wait of its own for a loop, watching every ring, registered for ``stop()``.
-    private func startLoop() throws(BPFError) -> EventWaiter {
-        let loopWaiter = try EventWaiter()
-        for (index, ring) in rings.enumerated() {
-            try loopWaiter.add(ring.event.rawValue, token: UInt64(index), what: "perf buffer \(map.name) CPU \(ring.cpu)")
-        }
-        loopWaiters.withLock { $0[ObjectIdentifier(loopWaiter)] = loopWaiter }
-        return loopWaiter
-    }
-
-    private func endLoop(_ loopWaiter: EventWaiter) {
-        _ = loopWaiters.withLock { $0.removeValue(forKey: ObjectIdentifier(loopWaiter)) }
     }
 
     /// Walks every ring in turn, handing each record to `handler` until it returns false.

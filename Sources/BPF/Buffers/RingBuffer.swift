@@ -38,17 +38,12 @@ public final class RingBufferReader: @unchecked Sendable {
     private let producerArea: UnsafeRawPointer
     private let producerLength: Int
     private let cursor: RingBufferCursor
-    /// The wait of ``poll(timeout:_:)``; loops (``forEach(_:)``, ``records(bufferingPolicy:)``) have their own,
-    /// because an epoll wake-up reaches only one of the threads waiting on one instance.
-    private let waiter: EventWaiter
-    /// The waits of the loops running now, for ``stop()`` to wake them all.
-    private let loopWaiters = Mutex<[ObjectIdentifier: EventWaiter]>([:])
+    /// Waiting and stopping: ``poll(timeout:_:)``'s wait and the loops'.
+    private let loops: ReaderLoops
     /// Held while records are walked, so consumers on different threads take turns.
     private let walking = Mutex<Void>(())
     /// The thread walking records (0 when none), to refuse a walk started from inside a handler.
     private let walker = Atomic<UInt>(0)
-    /// Counts ``stop()`` calls: a loop ends when it changes after the loop started.
-    private let stopGeneration = Atomic<UInt64>(0)
 
     /// Maps `map`'s consumer and producer pages and registers the map for epoll.
     /// - Throws: ``BPFError`` `.invalidArgument` when `map` is not a `RINGBUF` map, `.kernel` when mmap fails.
@@ -88,7 +83,7 @@ public final class RingBufferReader: @unchecked Sendable {
         consumerPage = consumer
         producerArea = UnsafeRawPointer(producer)
         self.producerLength = producerLength
-        self.waiter = waiter
+        loops = ReaderLoops(waiter: waiter, watched: [.init(descriptor: fd, what: "ring buffer \(map.name)")])
         cursor = RingBufferCursor(consumerPosition: consumer, producerPosition: UnsafeRawPointer(producer),
                                   data: UnsafeRawPointer(producer) + page, capacity: UInt64(capacity))
     }
@@ -123,52 +118,23 @@ public final class RingBufferReader: @unchecked Sendable {
     /// - Returns: how many records were handed to `handler` (0 on timeout or wake-up).
     @discardableResult
     public func poll(timeout: Duration? = nil, _ handler: (UnsafeRawBufferPointer) -> Void) throws(BPFError) -> Int {
-        _ = try waiter.wait(timeout: timeout)
+        try loops.wait(timeout: timeout)
         return try consume(handler)
     }
 
     /// Reads records until `body` returns false or ``stop()`` is called from another thread, blocking
     /// between batches. Records still pending when `body` returns false stay for the next consumer.
     public func forEach(_ body: (UnsafeRawBufferPointer) -> Bool) throws(BPFError) {
-        let generation = stopGeneration.load(ordering: .acquiring)
-        let loopWaiter = try startLoop()
-        defer { endLoop(loopWaiter) }
-        var going = true
-        while going {
-            if stopGeneration.load(ordering: .acquiring) != generation { return }
-            _ = try consumeRecords { record in
-                going = body(record)
-                return going
-            }
-            guard going else { return }
-            _ = try loopWaiter.wait(timeout: nil)
-        }
+        try loops.forEach({ [self] handler throws(BPFError) in (try consumeRecords(handler), false) }, body)
     }
 
     /// Ends every ``forEach(_:)`` and ``records(bufferingPolicy:)`` loop running now and wakes a waiting
     /// ``poll(timeout:_:)``. Safe from any thread.
-    public func stop() {
-        stopGeneration.add(1, ordering: .acquiringAndReleasing)
-        waiter.wake()
-        let waiters = loopWaiters.withLock { Array($0.values) }
-        for loopWaiter in waiters { loopWaiter.wake() }
-    }
+    public func stop() { loops.stop() }
 
     /// Makes a waiting ``poll(timeout:_:)`` return early (one of them, when several threads poll). Safe
     /// from any thread.
-    public func wake() { waiter.wake() }
-
-    /// A wait of its own for a loop, watching the map, registered for ``stop()``.
-    private func startLoop() throws(BPFError) -> EventWaiter {
-        let loopWaiter = try EventWaiter()
-        try loopWaiter.add(map.descriptor.rawValue, token: 0, what: "ring buffer \(map.name)")
-        loopWaiters.withLock { $0[ObjectIdentifier(loopWaiter)] = loopWaiter }
-        return loopWaiter
-    }
-
-    private func endLoop(_ loopWaiter: EventWaiter) {
-        _ = loopWaiters.withLock { $0.removeValue(forKey: ObjectIdentifier(loopWaiter)) }
-    }
+    public func wake() { loops.wake() }
 
     /// The records as an asynchronous sequence of byte arrays. Waiting happens on a dedicated thread (never
     /// on Swift's cooperative pool) with its own epoll instance; the sequence ends when the consuming task
@@ -179,41 +145,9 @@ public final class RingBufferReader: @unchecked Sendable {
     public func records(
         bufferingPolicy: AsyncThrowingStream<[UInt8], any Error>.Continuation.BufferingPolicy = .unbounded
     ) -> AsyncThrowingStream<[UInt8], any Error> {
-        let (stream, continuation) = AsyncThrowingStream.makeStream(of: [UInt8].self, throwing: (any Error).self,
-                                                                     bufferingPolicy: bufferingPolicy)
-        let generation = stopGeneration.load(ordering: .acquiring)
-        let loopWaiter: EventWaiter
-        do { loopWaiter = try startLoop() } catch {
-            continuation.finish(throwing: error)
-            return stream
+        loops.stream(bufferingPolicy: bufferingPolicy) { [self] yield throws(BPFError) in
+            (try consumeRecords { record in yield(Array(record)) }, false)
         }
-        let ended = StopFlag()
-        continuation.onTermination = { _ in
-            ended.set()
-            loopWaiter.wake()
-        }
-        do {
-            try startThread { [self] in
-                defer { endLoop(loopWaiter) }
-                do {
-                    while !ended.isSet && stopGeneration.load(ordering: .acquiring) == generation {
-                        _ = try consumeRecords { record in
-                            continuation.yield(Array(record))
-                            return !ended.isSet
-                        }
-                        if ended.isSet { break }
-                        _ = try loopWaiter.wait(timeout: nil)
-                    }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
-            }
-        } catch {
-            endLoop(loopWaiter)
-            continuation.finish(throwing: error)
-        }
-        return stream
     }
 
     private func consumeRecords(_ handler: (UnsafeRawBufferPointer) -> Bool) throws(BPFError) -> Int {

@@ -184,17 +184,12 @@ public final class TracePipeReader: @unchecked Sendable {
     /// The file read (`/sys/kernel/tracing/trace_pipe`).
     public let path: String
     private let file: OwnedFileDescriptor
-    /// The wait of ``poll(timeout:_:)``; loops have their own.
-    private let waiter: EventWaiter
-    /// The waits of the loops running now, for ``stop()`` to wake them all.
-    private let loopWaiters = Mutex<[ObjectIdentifier: EventWaiter]>([:])
+    /// Waiting and stopping: ``poll(timeout:_:)``'s wait and the loops'.
+    private let loops: ReaderLoops
     /// Held while the file is read (consumers take turns); holds the unfinished line.
     private let reading = Mutex<TraceLineSplitter>(TraceLineSplitter())
     /// The thread reading (0 when none), to refuse a read started from inside a handler.
     private let walker = Atomic<UInt>(0)
-    /// Counts ``stop()`` calls: a loop ends when it changes after the loop started.
-    private let stopGeneration = Atomic<UInt64>(0)
-
     /// Opens `<tracefs>/trace_pipe`, mounting tracefs first when it is not mounted (and we are root).
     /// - Throws: ``BPFError`` from ``TraceFS/root()``, or when the file cannot be opened.
     public convenience init() throws(BPFError) {
@@ -216,8 +211,9 @@ public final class TracePipeReader: @unchecked Sendable {
             throw error
         }
         file = try OwnedFileDescriptor(adopting: fd)
-        waiter = try EventWaiter()
+        let waiter = try EventWaiter()
         try waiter.add(file.rawValue, token: 0, what: path)
+        loops = ReaderLoops(waiter: waiter, watched: [.init(descriptor: file.rawValue, what: path)])
         self.path = path
     }
 
@@ -245,39 +241,22 @@ public final class TracePipeReader: @unchecked Sendable {
     /// - Returns: how many lines were handed over (0 on timeout or wake-up).
     @discardableResult
     public func poll(timeout: Duration? = nil, _ handler: (String) -> Void) throws(BPFError) -> Int {
-        _ = try waiter.wait(timeout: timeout)
+        try loops.wait(timeout: timeout)
         return try consume(handler)
     }
 
     /// Reads lines until `body` returns false or ``stop()`` is called from another thread, blocking
     /// between reads. Lines already read when `body` returns false are kept for the next consumer.
     public func forEach(_ body: (String) -> Bool) throws(BPFError) {
-        let generation = stopGeneration.load(ordering: .acquiring)
-        let loopWaiter = try startLoop()
-        defer { endLoop(loopWaiter) }
-        var going = true
-        while going {
-            if stopGeneration.load(ordering: .acquiring) != generation { return }
-            _ = try readLines { line in
-                going = body(line)
-                return going
-            }
-            guard going else { return }
-            _ = try loopWaiter.wait(timeout: nil)
-        }
+        try loops.forEach({ [self] handler throws(BPFError) in (try readLines(handler), false) }, body)
     }
 
     /// Ends every ``forEach(_:)`` and ``lines(bufferingPolicy:)`` loop running now and wakes a waiting
     /// ``poll(timeout:_:)``. Safe from any thread.
-    public func stop() {
-        stopGeneration.add(1, ordering: .acquiringAndReleasing)
-        waiter.wake()
-        let waiters = loopWaiters.withLock { Array($0.values) }
-        for loopWaiter in waiters { loopWaiter.wake() }
-    }
+    public func stop() { loops.stop() }
 
     /// Makes a waiting ``poll(timeout:_:)`` return early. Safe from any thread.
-    public func wake() { waiter.wake() }
+    public func wake() { loops.wake() }
 
     /// The lines as an asynchronous sequence. Waiting happens on a dedicated thread (never on Swift's
     /// cooperative pool) with its own epoll instance; the sequence ends when the consuming task is
@@ -288,53 +267,10 @@ public final class TracePipeReader: @unchecked Sendable {
     public func lines(
         bufferingPolicy: AsyncThrowingStream<String, any Error>.Continuation.BufferingPolicy = .unbounded
     ) -> AsyncThrowingStream<String, any Error> {
-        let (stream, continuation) = AsyncThrowingStream.makeStream(of: String.self, throwing: (any Error).self,
-                                                                     bufferingPolicy: bufferingPolicy)
-        let generation = stopGeneration.load(ordering: .acquiring)
-        let loopWaiter: EventWaiter
-        do { loopWaiter = try startLoop() } catch {
-            continuation.finish(throwing: error)
-            return stream
+        loops.stream(bufferingPolicy: bufferingPolicy) { [self] yield throws(BPFError) in
+            let (lines, endOfFile) = try readAvailable(yield)
+            return (lines, endOfFile)
         }
-        let ended = StopFlag()
-        continuation.onTermination = { _ in
-            ended.set()
-            loopWaiter.wake()
-        }
-        do {
-            try startThread { [self] in
-                defer { endLoop(loopWaiter) }
-                do {
-                    while !ended.isSet && stopGeneration.load(ordering: .acquiring) == generation {
-                        let (_, endOfFile) = try readAvailable { line in
-                            continuation.yield(line)
-                            return !ended.isSet
-                        }
-                        if ended.isSet || endOfFile { break }
-                        _ = try loopWaiter.wait(timeout: nil)
-                    }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
-            }
-        } catch {
-            endLoop(loopWaiter)
-            continuation.finish(throwing: error)
-        }
-        return stream
-    }
-
-    /// A wait of its own for a loop, watching the file, registered for ``stop()``.
-    private func startLoop() throws(BPFError) -> EventWaiter {
-        let loopWaiter = try EventWaiter()
-        try loopWaiter.add(file.rawValue, token: 0, what: path)
-        loopWaiters.withLock { $0[ObjectIdentifier(loopWaiter)] = loopWaiter }
-        return loopWaiter
-    }
-
-    private func endLoop(_ loopWaiter: EventWaiter) {
-        _ = loopWaiters.withLock { $0.removeValue(forKey: ObjectIdentifier(loopWaiter)) }
     }
 
     private func readLines(_ handler: (String) -> Bool) throws(BPFError) -> Int {
