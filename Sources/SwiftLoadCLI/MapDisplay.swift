@@ -1,4 +1,5 @@
 import BPF
+import BPFObject
 import BTF
 
 /// What the run command's `--maps SECONDS` prints for one map: its entries decoded through BTF (strings for
@@ -6,13 +7,12 @@ import BTF
 /// (`biolatency`, `runqlat`) draw them.
 enum MapDisplay {
     /// Whether a map has entries worth printing: not ring buffers, perf event arrays, program arrays or
-    /// keyless maps (queues, stacks, bloom filters: reading them consumes or cannot list them), and not the
-    /// read-only internal maps (`.rodata`, `.kconfig`: they never change).
+    /// keyless maps (queues, stacks, bloom filters: reading them consumes or cannot list them), and not
+    /// maps read-only to programs (`.rodata`, `.kconfig`: frozen at load, they never change).
     static func isShown(_ map: Map) -> Bool {
         if map.keySize == 0 || map.type.isRingBuffer { return false }
         if map.type == .perfEventArray || map.type == .progArray { return false }
-        let internalReadOnly = [".rodata", ".kconfig"]
-        return !internalReadOnly.contains { map.name.hasSuffix($0) || map.name.contains($0 + ".") }
+        return map.flags & MapFlag.readOnlyForPrograms == 0
     }
 
     /// The entries to show: every entry of hash-like maps; of arrays, the entries whose value is not all

@@ -72,9 +72,8 @@ struct RunCommand: ParsableCommand {
             reportError("\(object): \(error)")
             throw ExitCode.failure
         }
-        if options.programNames != nil {
-            options.programNames?.formUnion(plan.steps.map(\.program))
-        }
+        // Programs that --attach names load even when --program left them out.
+        options.programNames?.formUnion(plan.steps.map(\.program))
         let eventDecoder = try EventDecoder(typeName: eventType, btf: spec.btf, object: object)
         // trace_pipe first: it has one reader at a time, and finding it taken should cost nothing.
         var tracePipe: TracePipeReader?
@@ -190,7 +189,8 @@ struct EventDecoder: Sendable {
     /// The record decoded (its first `size` bytes), or nil to print hex (no type, or a record too short).
     func decode(_ bytes: [UInt8]) -> BTFValue? {
         guard let btf, bytes.count >= size else { return nil }
-        let hostOrder: ByteOrder = UInt16(1).littleEndian == 1 ? .little : .big
-        return try? btf.decode(Array(bytes.prefix(size)), as: typeID, byteOrder: hostOrder, limits: BTFValueLimits())
+        return bytes.withUnsafeBytes { all in
+            try? btf.decode(UnsafeRawBufferPointer(rebasing: all.prefix(size)), as: typeID, byteOrder: .host)
+        }
     }
 }

@@ -17,7 +17,7 @@ final class RunSession: Sendable {
     }
 
     private struct Readers: Sendable {
-        var stops: [@Sendable () -> Void] = []
+        var wakes: [@Sendable () -> Void] = []
         var threads: [BackgroundThread] = []
         var errors: [String] = []
     }
@@ -138,7 +138,7 @@ final class RunSession: Sendable {
             throw BPFError(.kernel, "cannot start a reader thread (pthread_create failed)")
         }
         readers.withLock {
-            $0.stops.append(wake)
+            $0.wakes.append(wake)
             $0.threads.append(thread)
         }
     }
@@ -149,10 +149,10 @@ final class RunSession: Sendable {
     func stopReaders() -> [String] {
         stopping.store(true, ordering: .releasing)
         let current = readers.withLock { readers -> Readers in
-            defer { readers.stops = []; readers.threads = [] }
+            defer { readers.wakes = []; readers.threads = [] }
             return readers
         }
-        for wake in current.stops { wake() }
+        for wake in current.wakes { wake() }
         for thread in current.threads { thread.join() }
         return readers.withLock { $0.errors }
     }

@@ -55,9 +55,8 @@ extension Map {
 
     private func decode(_ bytes: [UInt8], typeID: UInt32, role: String, limits: BTFValueLimits) throws(BPFError) -> BTFValue {
         guard let btf, typeID != 0 else { return .bytes(bytes) }
-        let hostOrder: ByteOrder = UInt16(1).littleEndian == 1 ? .little : .big
         do throws(BTFValueError) {
-            return try btf.decode(bytes, as: typeID, byteOrder: hostOrder, limits: limits)
+            return try btf.decode(bytes, as: typeID, byteOrder: .host, limits: limits)
         } catch {
             throw BPFError(.invalidArgument, "map \(name): decoding a \(role) as BTF type [\(typeID)]: \(error)")
         }

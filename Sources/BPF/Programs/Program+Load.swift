@@ -34,10 +34,9 @@ extension Program {
     public static func load(type: ProgramType, instructions: [Instruction], license: String = "GPL",
                             expectedAttachType: AttachType? = nil, name: String = "",
                             logSize: Int = 0) throws(BPFError) -> Program {
-        let order: ByteOrder = UInt16(1).littleEndian == 1 ? .little : .big
         var bytes: [UInt8] = []
         bytes.reserveCapacity(instructions.count * Instruction.byteCount)
-        for instruction in instructions { instruction.append(to: &bytes, order: order) }
+        for instruction in instructions { instruction.append(to: &bytes, order: .host) }
         return try load(type: type, bytecode: bytes, license: license, expectedAttachType: expectedAttachType,
                         name: name, logSize: logSize)
     }
