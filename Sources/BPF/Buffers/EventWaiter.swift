@@ -49,22 +49,30 @@ public final class EventWaiter: Sendable {
     /// Waits until a descriptor is readable, ``wake()`` is called, `timeout` passes (nil: no limit, zero:
     /// only checks) or a signal interrupts the wait.
     public func wait(timeout: Duration?) throws(BPFError) -> Readiness {
-        var tokens = [UInt64](repeating: 0, count: 16)
-        let count = tokens.withUnsafeMutableBufferPointer { buffer in
-            cbpf_epoll_wait(epoll.rawValue, buffer.baseAddress, Int32(buffer.count), Self.milliseconds(timeout))
-        }
-        if count == -EINTR { return Readiness(tokens: [], woken: false) }
-        guard count >= 0 else { throw BPFError(errno: Errno(rawValue: -count), command: nil, "waiting on an epoll set") }
         var readiness = Readiness(tokens: [], woken: false)
-        for token in tokens[..<Int(count)] {
-            if token == Self.wakeToken {
-                readiness.woken = true
-                _ = cbpf_eventfd_drain(wakeup.rawValue)
-            } else {
-                readiness.tokens.append(token)
-            }
-        }
+        readiness.woken = try wait(timeout: timeout) { readiness.tokens.append($0) }
         return readiness
+    }
+
+    /// ``wait(timeout:)`` without building a ``Readiness``: the readers' wait between batches, which only
+    /// needs to return (no allocation per wake-up). Calls `ready` with each readable descriptor's token.
+    /// - Returns: whether ``wake()`` was called.
+    @usableFromInline
+    func wait(timeout: Duration?, _ ready: (UInt64) -> Void) throws(BPFError) -> Bool {
+        let capacity = 16
+        var woken = false
+        let count = withUnsafeTemporaryAllocation(of: UInt64.self, capacity: capacity) { buffer in
+            let count = cbpf_epoll_wait(epoll.rawValue, buffer.baseAddress, Int32(capacity), Self.milliseconds(timeout))
+            for token in buffer.prefix(Int(max(count, 0))) {
+                if token == Self.wakeToken { woken = true } else { ready(token) }
+            }
+            return count
+        }
+        if count == -EINTR { return false }
+        guard count >= 0 else { throw BPFError(errno: Errno(rawValue: -count), command: nil, "waiting on an epoll set") }
+        // The wake-up is consumed by this wait (the eventfd is non-blocking; read only when signalled).
+        if woken { _ = cbpf_eventfd_drain(wakeup.rawValue) }
+        return woken
     }
 
     /// Ends the current wait (or the next one, when no one is waiting) from any thread. Async-signal-safe.

@@ -4,6 +4,7 @@ import Synchronization
 /// ``TracePipeReader``) offers around its own walk of what is available now: `poll` (one shared wait),
 /// `forEach` and the asynchronous sequences (a wait of their own each, since an epoll wake-up reaches one
 /// waiting thread only), and `stop`, which ends every loop running and wakes every wait.
+@usableFromInline
 final class ReaderLoops: Sendable {
     /// A descriptor the reader waits on, and how errors name it.
     struct Watched: Sendable {
@@ -30,8 +31,9 @@ final class ReaderLoops: Sendable {
     }
 
     /// Waits until a watched descriptor is ready, `timeout` passes, or ``wake()`` / ``stop()`` is called.
+    @usableFromInline
     func wait(timeout: Duration?) throws(BPFError) {
-        _ = try waiter.wait(timeout: timeout)
+        _ = try waiter.wait(timeout: timeout) { _ in }
     }
 
     /// Walks until `body` returns false or ``stop()`` is called, blocking between walks.
@@ -47,7 +49,7 @@ final class ReaderLoops: Sendable {
                 return going
             }
             guard going else { return }
-            _ = try loopWaiter.wait(timeout: nil)
+            _ = try loopWaiter.wait(timeout: nil) { _ in }
         }
     }
 
@@ -92,7 +94,7 @@ final class ReaderLoops: Sendable {
                             return !ended.isSet
                         }
                         if ended.isSet || inputEnded { break }
-                        _ = try loopWaiter.wait(timeout: nil)
+                        _ = try loopWaiter.wait(timeout: nil) { _ in }
                     }
                     continuation.finish()
                 } catch {

@@ -37,13 +37,16 @@ public final class RingBufferReader: @unchecked Sendable {
     private let consumerPage: UnsafeMutableRawPointer
     private let producerArea: UnsafeRawPointer
     private let producerLength: Int
-    private let cursor: RingBufferCursor
+    // The walk's state is @usableFromInline so that consume and poll can be @inlinable: the caller's
+    // record handler is then inlined into the walk instead of being reached through two closure calls
+    // per record (libbpf makes one).
+    @usableFromInline let cursor: RingBufferCursor
     /// Waiting and stopping: ``poll(timeout:_:)``'s wait and the loops'.
-    private let loops: ReaderLoops
+    @usableFromInline let loops: ReaderLoops
     /// Held while records are walked, so consumers on different threads take turns.
-    private let walking = Mutex<Void>(())
+    @usableFromInline let walking = Mutex<Void>(())
     /// The thread walking records (0 when none), to refuse a walk started from inside a handler.
-    private let walker = Atomic<UInt>(0)
+    @usableFromInline let walker = Atomic<UInt>(0)
 
     /// Maps `map`'s consumer and producer pages and registers the map for epoll.
     /// - Throws: ``BPFError`` `.invalidArgument` when `map` is not a `RINGBUF` map, `.kernel` when mmap fails.
@@ -102,7 +105,7 @@ public final class RingBufferReader: @unchecked Sendable {
     /// - Returns: how many records were handed to `handler`.
     /// - Throws: ``BPFError`` `.invalidArgument` when called from inside a record handler, `.kernel` when a
     ///   record header is impossible (longer than the ring).
-    @discardableResult
+    @discardableResult @inlinable
     public func consume(_ handler: (UnsafeRawBufferPointer) -> Void) throws(BPFError) -> Int {
         try consumeRecords { record in
             handler(record)
@@ -116,7 +119,7 @@ public final class RingBufferReader: @unchecked Sendable {
     ///   - timeout: nil waits without limit; `.zero` does not wait.
     ///   - handler: called with each record's bytes, valid only during the call.
     /// - Returns: how many records were handed to `handler` (0 on timeout or wake-up).
-    @discardableResult
+    @discardableResult @inlinable
     public func poll(timeout: Duration? = nil, _ handler: (UnsafeRawBufferPointer) -> Void) throws(BPFError) -> Int {
         try loops.wait(timeout: timeout)
         return try consume(handler)
@@ -150,49 +153,67 @@ public final class RingBufferReader: @unchecked Sendable {
         }
     }
 
-    private func consumeRecords(_ handler: (UnsafeRawBufferPointer) -> Bool) throws(BPFError) -> Int {
+    @inlinable
+    func consumeRecords(_ handler: (UnsafeRawBufferPointer) -> Bool) throws(BPFError) -> Int {
         let thread = UInt(pthread_self())
-        guard walker.load(ordering: .relaxed) != thread else {
-            throw BPFError(.invalidArgument, "ring buffer \(map.name) is already being consumed by this thread: a record handler cannot consume")
-        }
+        guard walker.load(ordering: .relaxed) != thread else { throw reentered() }
         let outcome = walking.withLock { _ in
             walker.store(thread, ordering: .relaxed)
             defer { walker.store(0, ordering: .relaxed) }
             return cursor.consume(handler)
         }
-        if let position = outcome.corruptedAt {
-            throw BPFError(.kernel, "ring buffer \(map.name): the record at position \(position) claims more bytes than the ring holds (\(capacity))")
-        }
+        if let position = outcome.corruptedAt { throw corrupted(at: position) }
         return outcome.records
+    }
+
+    // The errors are built out of line: the inlined walk stays small.
+    @usableFromInline
+    func reentered() -> BPFError {
+        BPFError(.invalidArgument, "ring buffer \(map.name) is already being consumed by this thread: a record handler cannot consume")
+    }
+
+    @usableFromInline
+    func corrupted(at position: UInt64) -> BPFError {
+        BPFError(.kernel, "ring buffer \(map.name): the record at position \(position) claims more bytes than the ring holds (\(capacity))")
     }
 }
 
 /// The consumer's side of a ring buffer's shared memory: the positions and the data area, with the
 /// record walk. Separate from the mapping so that its rules (busy, discard, alignment, wrap-around) can be
 /// checked on memory a test lays out.
+@usableFromInline
 struct RingBufferCursor: @unchecked Sendable {
     /// `BPF_RINGBUF_BUSY_BIT`: the producer has reserved the record and not committed it yet.
-    static let busyBit: UInt32 = 1 << 31
+    @usableFromInline static let busyBit: UInt32 = 1 << 31
     /// `BPF_RINGBUF_DISCARD_BIT`: the producer discarded the record; skip it.
-    static let discardBit: UInt32 = 1 << 30
+    @usableFromInline static let discardBit: UInt32 = 1 << 30
     /// `BPF_RINGBUF_HDR_SZ`: the record header (length word, then the kernel's page offset).
-    static let headerSize: UInt64 = 8
+    @usableFromInline static let headerSize: UInt64 = 8
 
     /// The 64-bit consumer position (the consumer page's first word), which we publish.
-    let consumerPosition: UnsafeMutableRawPointer
+    @usableFromInline let consumerPosition: UnsafeMutableRawPointer
     /// The 64-bit producer position (the producer page's first word), which the kernel publishes.
-    let producerPosition: UnsafeRawPointer
+    @usableFromInline let producerPosition: UnsafeRawPointer
     /// The data area, mapped twice in a row (2 × capacity readable bytes).
-    let data: UnsafeRawPointer
+    @usableFromInline let data: UnsafeRawPointer
     /// The data area's size, a power of two.
-    let capacity: UInt64
+    @usableFromInline let capacity: UInt64
+
+    init(consumerPosition: UnsafeMutableRawPointer, producerPosition: UnsafeRawPointer, data: UnsafeRawPointer, capacity: UInt64) {
+        self.consumerPosition = consumerPosition
+        self.producerPosition = producerPosition
+        self.data = data
+        self.capacity = capacity
+    }
 
     /// What a walk did.
+    @usableFromInline
     struct Outcome: Sendable {
         /// Records handed to the handler.
-        var records = 0
+        @usableFromInline var records = 0
         /// The position of a header whose length cannot be right, when one stopped the walk.
-        var corruptedAt: UInt64?
+        @usableFromInline var corruptedAt: UInt64?
+        @inlinable init() {}
     }
 
     var pendingBytes: Int {
@@ -202,6 +223,7 @@ struct RingBufferCursor: @unchecked Sendable {
     /// Walks committed records from the consumer position to the producer position, calling `handler` for
     /// each one that was not discarded, until a busy record, the end, or `handler` returning false. The
     /// consumer position is published after every record, so the kernel can reuse the space at once.
+    @inlinable
     func consume(_ handler: (UnsafeRawBufferPointer) -> Bool) -> Outcome {
         var outcome = Outcome()
         let mask = capacity - 1
