@@ -24,42 +24,66 @@ enum MapDisplay {
         return (nonZero.map { ($0.0, $0.1) }, all.count - nonZero.count)
     }
 
+    /// One entry as shown: key and value decoded through BTF (hex bytes without it). A per-CPU map's value
+    /// is the sum over its CPUs when its leaves are numbers (``BTFValue/sum(of:)``), with the CPUs' own
+    /// values in `perCPU`; otherwise it is the array of the CPUs' values.
+    struct Shown {
+        var key: BTFValue
+        var value: BTFValue
+        var perCPU: [BTFValue]?
+    }
+
+    /// The entries of ``entries(of:)``, decoded; per-CPU values summed where they can be.
+    static func shownEntries(of map: Map) throws(BPFError) -> (entries: [Shown], zeroEntriesLeftOut: Int) {
+        let listed = try entries(of: map)
+        let shown = listed.entries.map { entry -> Shown in
+            let key = (try? map.decodeKey(entry.key)) ?? .bytes(entry.key)
+            let value = (try? map.decodeValue(entry.value)) ?? .bytes(entry.value)
+            if map.type.isPerCPU, case .array(let cpus) = value, let sum = BTFValue.sum(of: cpus) {
+                return Shown(key: key, value: sum, perCPU: cpus)
+            }
+            return Shown(key: key, value: value, perCPU: nil)
+        }
+        return (shown, listed.zeroEntriesLeftOut)
+    }
+
     /// One map as text lines: a header, then `key => value` per entry, or histograms.
     static func textLines(_ map: Map) -> [String] {
-        let listed: (entries: [(key: [UInt8], value: [UInt8])], zeroEntriesLeftOut: Int)
-        do { listed = try entries(of: map) } catch {
+        let listed: (entries: [Shown], zeroEntriesLeftOut: Int)
+        do { listed = try shownEntries(of: map) } catch {
             return ["map \(map.name): cannot read entries: \(error.message)"]
         }
-        let decoded = listed.entries.map { entry in
-            (key: (try? map.decodeKey(entry.key)) ?? .bytes(entry.key),
-             value: (try? map.decodeValue(entry.value)) ?? .bytes(entry.value))
+        var notes = ["\(map.type)", "\(listed.entries.count) entries"]
+        if listed.zeroEntriesLeftOut > 0 { notes.append("\(listed.zeroEntriesLeftOut) zero entries not shown") }
+        if let cpus = listed.entries.first(where: { $0.perCPU != nil })?.perCPU?.count {
+            notes.append("values summed over \(cpus) CPUs")
         }
-        let leftOut = listed.zeroEntriesLeftOut > 0 ? ", \(listed.zeroEntriesLeftOut) zero entries not shown" : ""
-        var lines = ["map \(map.name) (\(map.type), \(decoded.count) entries\(leftOut)):"]
-        if let counts = keyedHistogram(map, decoded) {
+        var lines = ["map \(map.name) (\(notes.joined(separator: ", "))):"]
+        if let counts = keyedHistogram(map, listed.entries) {
             lines += histogramLines(counts, indent: "  ")
             return lines
         }
-        for (key, value) in decoded {
-            if let slots = slotHistogram(value) {
-                lines.append("  \(key.text):")
+        for entry in listed.entries {
+            if let slots = slotHistogram(entry.value) {
+                lines.append("  \(entry.key.text):")
                 lines += histogramLines(slots, indent: "    ")
             } else {
-                lines.append("  \(key.text) => \(value.text)")
+                lines.append("  \(entry.key.text) => \(entry.value.text)")
             }
         }
         return lines
     }
 
-    /// One map as the run command's JSON line: `{"type": "map", "name", "entries": [{"key", "value"}]}`.
+    /// One map as the run command's JSON line: `{"type": "map", "name", "entries": [{"key", "value"}]}`;
+    /// an entry of a per-CPU map whose values were summed also has `"per_cpu"`: the CPUs' values.
     static func json(_ map: Map) -> JSON {
         var fields: [(String, JSON)] = [("type", .string("map")), ("name", .string(map.name))]
         do {
-            let listed = try entries(of: map)
+            let listed = try shownEntries(of: map)
             let entries: [JSON] = listed.entries.map { entry in
-                let key = (try? map.decodeKey(entry.key)) ?? .bytes(entry.key)
-                let value = (try? map.decodeValue(entry.value)) ?? .bytes(entry.value)
-                return .object([("key", .serializedValue(key.json)), ("value", .serializedValue(value.json))])
+                var members: [(String, JSON)] = [("key", .serializedValue(entry.key.json)), ("value", .serializedValue(entry.value.json))]
+                if let cpus = entry.perCPU { members.append(("per_cpu", .serializedValue(BTFValue.array(cpus).json))) }
+                return .object(members)
             }
             fields.append(("entries", .array(entries)))
             if listed.zeroEntriesLeftOut > 0 { fields.append(("zero_entries_not_shown", .int(Int64(listed.zeroEntriesLeftOut)))) }
@@ -74,11 +98,11 @@ enum MapDisplay {
 
     /// A map that is one log2 histogram: its name says `hist`, its keys are slot numbers and its values
     /// counts (bcc's `BPF_HISTOGRAM(dist)` with `bpf_log2l` keys). Returns the counts by slot.
-    static func keyedHistogram(_ map: Map, _ entries: [(key: BTFValue, value: BTFValue)]) -> [UInt64]? {
+    static func keyedHistogram(_ map: Map, _ entries: [Shown]) -> [UInt64]? {
         guard map.name.lowercased().contains("hist"), !entries.isEmpty else { return nil }
         var counts: [UInt64] = []
-        for (key, value) in entries {
-            guard let slot = integer(key), slot < 128, let count = integer(value) else { return nil }
+        for entry in entries {
+            guard let slot = integer(entry.key), slot < 128, let count = integer(entry.value) else { return nil }
             if counts.count <= Int(slot) { counts += [UInt64](repeating: 0, count: Int(slot) + 1 - counts.count) }
             counts[Int(slot)] += count
         }

@@ -100,6 +100,7 @@ struct FixtureExpectation: Sendable {
         ]),
         "events.o": .loads,
         "execcount.o": .loads,
+        "execstats.o": .loads,
         "globals.o": .loads,
         "globals.bpfeb.o": .bigEndian,
         "hello.o": .loads,

@@ -630,3 +630,38 @@ private func objectBTF(_ name: String) throws -> TypeGraph {
         #expect(BTFValue.enumerator(name: "", value: -4).json == "-4")
     }
 }
+
+/// `BTFValue.sum(of:)`: what a per-CPU map's values add up to.
+@Suite struct BTFValueSumTests {
+    @Test func countersAddMemberByMember() {
+        let cpu0 = BTFValue.structure([BTFField(name: "calls", value: .uint(2)), BTFField(name: "delta", value: .int(-3)),
+                                       BTFField(name: "slots", value: .array([.uint(1), .uint(0)]))])
+        let cpu1 = BTFValue.structure([BTFField(name: "calls", value: .uint(5)), BTFField(name: "delta", value: .int(1)),
+                                       BTFField(name: "slots", value: .array([.uint(4), .uint(7)]))])
+        #expect(BTFValue.sum(of: [cpu0, cpu1]) == .structure([
+            BTFField(name: "calls", value: .uint(7)), BTFField(name: "delta", value: .int(-2)),
+            BTFField(name: "slots", value: .array([.uint(5), .uint(7)])),
+        ]))
+        #expect(BTFValue.sum(of: [.float(0.5), .float(1.25)]) == .float(1.75))
+        #expect(BTFValue.sum(of: [.uint(3)]) == .uint(3))
+    }
+
+    @Test func countersWrapAndWideIntegersCarry() {
+        #expect(BTFValue.sum(of: [.uint(.max), .uint(2)]) == .uint(1))
+        #expect(BTFValue.sum(of: [.int128(high: 0, low: .max), .int128(high: 1, low: 1)]) == .int128(high: 2, low: 0))
+    }
+
+    @Test func nonQuantitiesAndMismatchedShapesHaveNoSum() {
+        #expect(BTFValue.sum(of: []) == nil)
+        #expect(BTFValue.sum(of: [.string("a"), .string("b")]) == nil)
+        #expect(BTFValue.sum(of: [.string("a")]) == nil)
+        #expect(BTFValue.sum(of: [.pointer(1), .pointer(2)]) == nil)
+        #expect(BTFValue.sum(of: [.enumerator(name: "A", value: 1), .enumerator(name: "A", value: 1)]) == nil)
+        #expect(BTFValue.sum(of: [.union([BTFField(name: "x", value: .uint(1))]), .union([BTFField(name: "x", value: .uint(1))])]) == nil)
+        #expect(BTFValue.sum(of: [.uint(1), .int(1)]) == nil)
+        #expect(BTFValue.sum(of: [.array([.uint(1)]), .array([.uint(1), .uint(2)])]) == nil)
+        let withName = BTFValue.structure([BTFField(name: "comm", value: .string("sh")), BTFField(name: "n", value: .uint(1))])
+        #expect(BTFValue.sum(of: [withName, withName]) == nil)
+        #expect(BTFValue.sum(of: [.array([.uint(1), .elided(count: 9)]), .array([.uint(1), .elided(count: 9)])]) == nil)
+    }
+}

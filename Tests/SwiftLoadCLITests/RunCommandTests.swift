@@ -29,9 +29,10 @@ import Glibc
             try FileManager.default.copyItem(atPath: URL(fileURLWithPath: "/bin/sh").resolvingSymlinksInPath().path, toPath: path)
         }
 
-        /// Runs /bin/true `times` times from this shell.
-        func runTrue(times: Int) throws {
-            let output = try Tool.run(path, ["-c", "i=0; while [ $i -lt \(times) ]; do /bin/true; i=$((i+1)); done"])
+        /// Runs /bin/true `times` times from this shell, with `arguments` (plain words).
+        func runTrue(times: Int, arguments: [String] = []) throws {
+            let command = (["/bin/true"] + arguments).joined(separator: " ")
+            let output = try Tool.run(path, ["-c", "i=0; while [ $i -lt \(times) ]; do \(command); i=$((i+1)); done"])
             #expect(output.status == 0)
         }
 
@@ -136,6 +137,56 @@ import Glibc
         #expect(ours?["value"] as? Int == 5, "entries: \(entries)")
         #expect(lines.last?["type"] as? String == "summary")
         #expect(lines.contains { $0["type"] as? String == "detached" })
+    }
+
+    /// Per-CPU maps under `--maps`: values are summed over the CPUs (`per_cpu` keeps each CPU's), and
+    /// per-CPU histograms (a `struct hist` array, a slot-keyed hash) are drawn from the sums.
+    @Test func perCPUMapsAreSummed() throws {
+        try requireRoot()
+        let shell = try NamedShell()
+        let run = try RunningCommand([TestPaths.fixtures + "/execstats.o", "--maps", "1", "--duration", "4", "--json"])
+        #expect(run.waitForLine(containing: "\"attached\""), "stderr: \(run.stderr)")
+        // "/bin/true" is 9 bytes (log2 slot 3); with three arguments argc is 4 (slot 2).
+        try shell.runTrue(times: 6, arguments: ["a", "b", "c"])
+        #expect(run.finish() == 0, "stderr: \(run.stderr)")
+        func lastEntries(_ name: String) throws -> [[String: Any]] {
+            let line = try #require(run.jsonLines.last { $0["type"] as? String == "map" && $0["name"] as? String == name })
+            return try #require(line["entries"] as? [[String: Any]])
+        }
+        let cpus = try PossibleCPUs.count()
+        let stats = try lastEntries("exec_stats")
+        let ours = try #require(stats.first { (($0["key"] as? [String: Any])?["comm"] as? String) == shell.name }, "\(stats)")
+        let total = try #require(ours["value"] as? [String: Any])
+        #expect(total["calls"] as? Int == 6)
+        #expect(total["filename_bytes"] as? Int == 54)
+        let perCPU = try #require(ours["per_cpu"] as? [[String: Any]])
+        #expect(perCPU.count == cpus)
+        #expect(perCPU.compactMap { $0["calls"] as? Int }.reduce(0, +) == 6)
+
+        let lengths = try #require(try lastEntries("filename_len").first)
+        let slots = try #require((lengths["value"] as? [String: Any])?["slots"] as? [Int])
+        #expect(slots.count == 16 && slots[3] >= 6, "\(slots)")
+        let argc = try lastEntries("argc_hist")
+        let slotTwo = try #require(argc.first { $0["key"] as? Int == 2 }, "\(argc)")
+        #expect((slotTwo["value"] as? Int ?? 0) >= 6)
+        #expect((slotTwo["per_cpu"] as? [Int])?.reduce(0, +) == slotTwo["value"] as? Int)
+    }
+
+    /// The same maps as text: the header says the values are sums, histograms are drawn as bars.
+    @Test func perCPUHistogramsAsBars() throws {
+        try requireRoot()
+        let shell = try NamedShell()
+        let run = try RunningCommand([TestPaths.fixtures + "/execstats.o", "--maps", "1", "--duration", "3"])
+        #expect(run.waitForLine(containing: "attached exec_stats_execve"), "stderr: \(run.stderr)")
+        try shell.runTrue(times: 2, arguments: ["a", "b", "c"])
+        #expect(run.finish() == 0, "stderr: \(run.stderr)")
+        let lines = run.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains { $0.hasPrefix("map exec_stats (percpu_hash, ") && $0.contains("values summed over") })
+        #expect(lines.contains { $0.contains("{comm=\"\(shell.name)\"} => {calls=2, filename_bytes=18}") }, "\(run.stdout)")
+        #expect(lines.contains { $0.hasPrefix("map argc_hist (percpu_hash, ") })
+        // Other processes exec too, so only the rows our calls fill are sure: argc 4, a 9-byte filename.
+        #expect(lines.contains { $0.contains(" 4 -> 7 : ") && $0.hasSuffix("|") }, "argc_hist's bars: \(run.stdout)")
+        #expect(lines.contains { $0.contains(" 8 -> 15 : ") && $0.hasSuffix("|") }, "filename_len's bars: \(run.stdout)")
     }
 
     /// Ring buffer and perf buffer records decoded through `--event-type`.
