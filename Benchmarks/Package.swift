@@ -30,6 +30,12 @@ let package = Package(
                 .product(name: "BPF", package: "swift-load"),
                 .product(name: "BPFObject", package: "swift-load"),
             ]),
+        // Attaching through the library, against harness/libbpf_attach_bench.c.
+        .executableTarget(
+            name: "attach-bench",
+            dependencies: [
+                .product(name: "BPF", package: "swift-load"),
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )
