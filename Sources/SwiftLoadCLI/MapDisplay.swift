@@ -17,7 +17,7 @@ enum MapDisplay {
 
     /// The entries to show: every entry of hash-like maps; of arrays, the entries whose value is not all
     /// zero (an array always has every index, most of them unused), with how many were left out.
-    static func entries(of map: Map) throws(BPFError) -> (entries: [(key: [UInt8], value: [UInt8])], zeroEntriesLeftOut: Int) {
+    private static func entries(of map: Map) throws(BPFError) -> (entries: [(key: [UInt8], value: [UInt8])], zeroEntriesLeftOut: Int) {
         let all = try map.entries().collect()
         guard map.type == .array || map.type == .percpuArray else { return (all.map { ($0.0, $0.1) }, 0) }
         let nonZero = all.filter { !$0.1.allSatisfy { $0 == 0 } }

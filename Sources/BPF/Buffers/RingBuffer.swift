@@ -199,13 +199,6 @@ struct RingBufferCursor: @unchecked Sendable {
     /// The data area's size, a power of two.
     @usableFromInline let capacity: UInt64
 
-    init(consumerPosition: UnsafeMutableRawPointer, producerPosition: UnsafeRawPointer, data: UnsafeRawPointer, capacity: UInt64) {
-        self.consumerPosition = consumerPosition
-        self.producerPosition = producerPosition
-        self.data = data
-        self.capacity = capacity
-    }
-
     /// What a walk did.
     @usableFromInline
     struct Outcome: Sendable {

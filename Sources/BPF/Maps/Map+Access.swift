@@ -333,13 +333,7 @@ extension Map {
     @inlinable
     func withKeyBytes<Key: BitwiseCopyable, Result, Failure: Error>(
         _ key: Key, _ body: (UnsafeRawPointer) throws(Failure) -> Result) throws(Failure) -> Result {
-        let count = max(keySize, MemoryLayout<Key>.size, 1)
-        let outcome: Swift.Result<Result, Failure> = withUnsafeTemporaryAllocation(byteCount: count, alignment: 16) { buffer in
-            buffer.initializeMemory(as: UInt8.self, repeating: 0)
-            buffer.storeBytes(of: key, as: Key.self)
-            do throws(Failure) { return .success(try body(UnsafeRawPointer(buffer.baseAddress!))) } catch { return .failure(error) }
-        }
-        return try outcome.get()
+        try withValueBytes(key, size: keySize, body)
     }
 
     /// Calls `body` with the bytes of `value` in zeroed temporary memory of at least `size` bytes.
