@@ -27,7 +27,7 @@ struct LoadCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        var (spec, options) = try loading.prepare(object)
+        var (spec, options) = try loading.choices.prepare(object)
         options.logLevel = logLevel
         let loaded = try loadObject(spec, options: options, path: object)
         var out = StandardOutput()

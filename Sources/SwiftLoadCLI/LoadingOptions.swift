@@ -18,10 +18,31 @@ struct LoadingOptions: ParsableArguments {
     @Option(name: .customLong("pin"), help: ArgumentHelp("Pin directory for maps with pinning = LIBBPF_PIN_BY_NAME (default /sys/fs/bpf).", valueName: "DIR"))
     var pinDirectory: String?
 
+    /// The options as a plain value (what the commands work from).
+    var choices: LoadingChoices {
+        LoadingChoices(programs: programs, btfPath: btfPath, assignments: assignments, pinDirectory: pinDirectory)
+    }
+
     func validate() throws {
-        for assignment in assignments where !assignment.contains("=") {
-            throw ValidationError("--set \(assignment): expected NAME=VALUE")
-        }
+        if let problem = choices.problem { throw ValidationError(problem) }
+    }
+}
+
+/// What ``LoadingOptions`` holds, as a value that does not need ArgumentParser to exist: the run command's
+/// fast path (``RunArguments``) builds one straight from the command line.
+struct LoadingChoices: Equatable, Sendable {
+    /// `--program`: load only these (all when empty).
+    var programs: [String] = []
+    /// `--btf`: the target BTF for CO-RE (the running kernel's when nil).
+    var btfPath: String?
+    /// `--set NAME=VALUE`, in order.
+    var assignments: [String] = []
+    /// `--pin`: where LIBBPF_PIN_BY_NAME maps are pinned.
+    var pinDirectory: String?
+
+    /// What is wrong with the values, as ArgumentParser's validation message, or nil.
+    var problem: String? {
+        assignments.first { !$0.contains("=") }.map { "--set \($0): expected NAME=VALUE" }
     }
 
     /// The object at `path` with the `--set` edits applied and the `--program` names checked, and the

@@ -1,3 +1,3 @@
 import SwiftLoadCLI
 
-SwiftLoad.main()
+SwiftLoad.start()
