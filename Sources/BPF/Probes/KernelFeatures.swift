@@ -45,13 +45,23 @@ public final class KernelFeatures: Sendable {
 
     private struct Cache {
         var access: BPFAccess?
-        var features: [KernelFeature: ProbeResult] = [:]
+        // By the feature's place in `KernelFeature.allCases` (an array: hashing a new key type costs a
+        // run-time conformance lookup the first time, more than the lookups it would save).
+        var features = [ProbeResult?](repeating: nil, count: KernelFeatures.featureOrder.count)
         var programTypes: [UInt32: ProbeResult] = [:]
         var mapTypes: [UInt32: ProbeResult] = [:]
         var helpers: [UInt32: [Int32]?] = [:]
     }
 
     private let cache = Mutex(Cache())
+
+    /// Every feature, in the order of the cache's slots.
+    private static let featureOrder = KernelFeature.allCases
+
+    /// `feature`'s slot in the cache.
+    private static func slot(_ feature: KernelFeature) -> Int {
+        featureOrder.firstIndex(of: feature) ?? 0
+    }
 
     /// A fresh instance with nothing probed yet.
     public init() {}
@@ -74,7 +84,8 @@ public final class KernelFeatures: Sendable {
 
     /// The probe's answer for `feature`.
     public func result(for feature: KernelFeature) -> ProbeResult {
-        cached({ $0.features[feature] }, { $0.features[feature] = $1 }) { Probes.run(feature) }
+        let slot = Self.slot(feature)
+        return cached({ $0.features[slot] }, { $0.features[slot] = $1 }) { Probes.run(feature) }
     }
 
     /// Whether the kernel supports `feature`.

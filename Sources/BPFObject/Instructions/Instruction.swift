@@ -100,7 +100,10 @@ public struct Instruction: Hashable, Sendable {
     }
 
     /// The bytes of `instructions` in `order`, 8 per slot: the inverse of ``decode(_:)``.
-    public static func encode(_ instructions: some Collection<Instruction>, order: ByteOrder) -> [UInt8] {
+    ///
+    /// An array rather than any collection: a generic walk looks its iterator's witnesses up at run time
+    /// on first use, which costs more than the whole encoding of a small program.
+    public static func encode(_ instructions: [Instruction], order: ByteOrder) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(instructions.count * Instruction.byteCount)
         for instruction in instructions { instruction.append(to: &bytes, order: order) }

@@ -34,7 +34,7 @@ public struct LinkedProgram: Sendable {
 
     /// The function whose instructions hold `slot`, or `nil` for a slot outside the stream.
     public func function(containing slot: Int) -> LinkedFunction? {
-        functions.last(startingAtOrBefore: slot, start: \.startSlot).flatMap { $0.slots.contains(slot) ? $0 : nil }
+        functions.last(startingAtOrBefore: slot, start: { $0.startSlot }).flatMap { $0.slots.contains(slot) ? $0 : nil }
     }
 }
 

@@ -102,7 +102,7 @@ struct ProgramLinker {
     func entry(section sectionIndex: Int, containing slot: Int) -> SectionEntry? {
         // The last function starting at or before `slot` is the one that can hold it (where hostile
         // symbols overlap, the later function wins; a slot in a gap between functions is in none).
-        guard let candidate = sections[sectionIndex]?.last(startingAtOrBefore: slot, start: \.start) else { return nil }
+        guard let candidate = sections[sectionIndex]?.last(startingAtOrBefore: slot, start: { $0.start }) else { return nil }
         return slot < candidate.start + candidate.count ? candidate : nil
     }
 
@@ -265,10 +265,8 @@ struct ProgramLinker {
     func finish(_ state: State, program: ProgramSpec) throws(ObjectError) -> LinkedProgram {
         var notes: [String] = []
         let pairs = Array(zip(state.layout, state.sources))
-        let functionInfo = try rebased(\.functionInfo, slot: \.slot, named: "func_info", pairs, program: program,
-                                       notes: &notes)
-        let lineInfo = try rebased(\.lineInfo, slot: \.slot, named: "line_info", pairs, program: program,
-                                   notes: &notes)
+        let functionInfo = try rebased({ $0.functionInfo }, named: "func_info", pairs, program: program, notes: &notes)
+        let lineInfo = try rebased({ $0.lineInfo }, named: "line_info", pairs, program: program, notes: &notes)
 
         var relocations: [LinkedRelocation] = []
         var coreRelocations: [LinkedCoreRelocation] = []
@@ -297,23 +295,24 @@ struct ProgramLinker {
     /// One kind of `.BTF.ext` record (`func_info` or `line_info`) of every function, sorted and moved to
     /// its final slots. When the entry program has none, libbpf drops them all (with a note if another
     /// function has some); when it has some, every function must have some too.
-    func rebased<Record>(_ records: KeyPath<FunctionSpec, [Record]>, slot: WritableKeyPath<Record, Int>,
-                         named kind: String, _ pairs: [(LinkedFunction, FunctionSpec)], program: ProgramSpec,
-                         notes: inout [String]) throws(ObjectError) -> [Record] {
-        guard !program.function[keyPath: records].isEmpty else {
-            if let other = pairs.dropFirst().first(where: { !$0.1[keyPath: records].isEmpty }) {
+    func rebased<Record: SlotRecord>(_ records: (FunctionSpec) -> [Record], named kind: String,
+                                     _ pairs: [(LinkedFunction, FunctionSpec)], program: ProgramSpec,
+                                     notes: inout [String]) throws(ObjectError) -> [Record] {
+        guard !records(program.function).isEmpty else {
+            if let other = pairs.dropFirst().first(where: { !records($0.1).isEmpty }) {
                 notes.append("entry program '\(program.name)' has no \(kind): \(kind) of all functions dropped ('\(other.0.name)' has some), as libbpf does")
             }
             return []
         }
         var result: [Record] = []
         for (placed, source) in pairs {
-            guard !source[keyPath: records].isEmpty else {
+            let own = records(source)
+            guard !own.isEmpty else {
                 throw ObjectError(.btf, "program '\(program.name)': function '\(placed.name)' has no .BTF.ext \(kind) although the entry program has; libbpf refuses such a program too")
             }
-            result += source[keyPath: records].sorted { $0[keyPath: slot] < $1[keyPath: slot] }.map {
+            result += own.sorted { $0.slot < $1.slot }.map {
                 var record = $0
-                record[keyPath: slot] += placed.startSlot
+                record.slot += placed.startSlot
                 return record
             }
         }

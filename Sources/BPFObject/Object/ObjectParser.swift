@@ -383,10 +383,15 @@ public enum KernelName {
     /// Replaces characters the kernel refuses in map and program names (all but `[A-Za-z0-9_.]`) with `_`
     /// and truncates to ``maximumLength``.
     public static func sanitized(_ name: String) -> String {
-        String(name.utf8.prefix(maximumLength).map { byte -> Character in
-            let c = Character(Unicode.Scalar(byte))
-            return c.isASCII && (c.isLetter || c.isNumber || c == "_" || c == ".") ? c : "_"
-        })
+        // ASCII tests on bytes, as the kernel's check is (Character's Unicode properties are also slow to
+        // load the first time).
+        String(decoding: name.utf8.prefix(maximumLength).map { byte -> UInt8 in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "."): byte
+            default: UInt8(ascii: "_")
+            }
+        }, as: UTF8.self)
     }
 
     /// libbpf's internal map name: a prefix of the object name plus the section name (`hello.rodata`);

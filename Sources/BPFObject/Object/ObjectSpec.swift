@@ -66,8 +66,10 @@ public struct ObjectSpec: Sendable {
 
     /// libbpf's object name: the base name up to its first dot.
     public static func objectName(fromPath path: String) -> String {
-        let base = path.split(separator: "/").last.map(String.init) ?? path
-        return String(base.prefix { $0 != "." })
+        // By bytes: '/' and '.' are ASCII, so UTF-8 boundaries are kept (and no array of parts is built).
+        let bytes = path.utf8
+        let base = bytes.lastIndex(of: UInt8(ascii: "/")).map { bytes[bytes.index(after: $0)...] } ?? bytes[...]
+        return String(decoding: base.prefix { $0 != UInt8(ascii: ".") }, as: UTF8.self)
     }
 
     /// The program named `name`.

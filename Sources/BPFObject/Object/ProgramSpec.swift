@@ -51,8 +51,15 @@ public struct ProgramSpec: Sendable {
     public var instructions: [Instruction] { function.instructions }
 }
 
+/// A `.BTF.ext` record tied to an instruction slot, which linking moves with its function.
+/// (A protocol rather than key paths: a key path's classes are instantiated at run time on first use.)
+protocol SlotRecord {
+    /// Instruction slot, relative to the owning function until linked.
+    var slot: Int { get set }
+}
+
 /// A `func_info` record: the BTF `FUNC` type of the function starting at a slot.
-public struct FunctionInfoRecord: Sendable, Hashable {
+public struct FunctionInfoRecord: Sendable, Hashable, SlotRecord {
     /// Instruction slot, relative to the owning function.
     public var slot: Int
     /// BTF type id of the `FUNC`.
@@ -60,7 +67,7 @@ public struct FunctionInfoRecord: Sendable, Hashable {
 }
 
 /// A `line_info` record: the source line of the instruction at a slot.
-public struct LineInfoRecord: Sendable, Hashable {
+public struct LineInfoRecord: Sendable, Hashable, SlotRecord {
     /// Instruction slot, relative to the owning function.
     public var slot: Int
     /// Source file name.
