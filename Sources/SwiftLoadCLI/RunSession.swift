@@ -1,5 +1,6 @@
 import BPF
 import BTF
+import ByteParsing
 import Synchronization
 
 /// What the run command shows while its programs are attached: one reader thread per ring buffer and perf
@@ -250,13 +251,4 @@ final class RunSession: Sendable {
 }
 
 /// Bytes as lower-case hexadecimal.
-func hex(_ bytes: [UInt8]) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var out: [UInt8] = []
-    out.reserveCapacity(bytes.count * 2)
-    for byte in bytes {
-        out.append(digits[Int(byte >> 4)])
-        out.append(digits[Int(byte & 15)])
-    }
-    return String(decoding: out, as: UTF8.self)
-}
+func hex(_ bytes: [UInt8]) -> String { Hex.lowercase(bytes) }

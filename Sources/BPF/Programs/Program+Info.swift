@@ -1,4 +1,5 @@
 import BPFObject
+import ByteParsing
 import CBPF
 import SystemPackage
 
@@ -75,9 +76,7 @@ extension Program {
                 break
             }
         }
-        let tag = withUnsafeBytes(of: raw.tag) { bytes in
-            bytes.map { byte in (byte < 16 ? "0" : "") + String(byte, radix: 16) }.joined()
-        }
+        let tag = withUnsafeBytes(of: raw.tag) { Hex.lowercase($0) }
         return ProgramInfo(
             id: raw.id, tag: tag, type: ProgramType(rawValue: raw.type),
             name: withUnsafeBytes(of: raw.name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) },

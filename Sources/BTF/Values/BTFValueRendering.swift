@@ -1,3 +1,5 @@
+import ByteParsing
+
 extension BTFValue: CustomStringConvertible {
     /// The value for people, in one line: numbers in decimal, `true`/`false`, chars as `'a'`, text
     /// quoted with C escapes (`"bash"`), enumerators by name, pointers and 128-bit integers in hexadecimal
@@ -224,14 +226,8 @@ extension BTFValue: CustomStringConvertible {
 
     // MARK: - Hexadecimal
 
-    static let hexDigits: [Character] = Array("0123456789abcdef")
-
     static func writeHex(_ bytes: [UInt8], into out: inout String) {
-        out.reserveCapacity(out.utf8.count + bytes.count * 2)
-        for byte in bytes {
-            out.append(hexDigits[Int(byte >> 4)])
-            out.append(hexDigits[Int(byte & 0xF)])
-        }
+        out += Hex.lowercase(bytes)
     }
 
     /// `0x` and the 128-bit number in hexadecimal without leading zeros (bpftool's form).
