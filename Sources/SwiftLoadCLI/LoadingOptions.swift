@@ -54,8 +54,12 @@ struct LoadingChoices: Equatable, Sendable {
             throw ExitCode.failure
         }
         for assignment in assignments {
-            let parts = assignment.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            do { try spec.setVariable(String(parts[0]), to: VariableValue(parsing: String(parts[1]))) } catch {
+            guard let equals = assignment.firstIndex(of: "=") else {
+                reportError("--set \(assignment): expected NAME=VALUE")
+                throw ExitCode.failure
+            }
+            let name = String(assignment[..<equals]), value = String(assignment[assignment.index(after: equals)...])
+            do { try spec.setVariable(name, to: VariableValue(parsing: value)) } catch {
                 reportError("--set \(assignment): \(error)")
                 throw ExitCode.failure
             }

@@ -19,9 +19,9 @@ enum MapDisplay {
     /// zero (an array always has every index, most of them unused), with how many were left out.
     private static func entries(of map: Map) throws(BPFError) -> (entries: [(key: [UInt8], value: [UInt8])], zeroEntriesLeftOut: Int) {
         let all = try map.entries().collect()
-        guard map.type == .array || map.type == .percpuArray else { return (all.map { ($0.0, $0.1) }, 0) }
-        let nonZero = all.filter { !$0.1.allSatisfy { $0 == 0 } }
-        return (nonZero.map { ($0.0, $0.1) }, all.count - nonZero.count)
+        guard map.type == .array || map.type == .percpuArray else { return (all, 0) }
+        let nonZero = all.filter { !$0.value.allSatisfy { $0 == 0 } }
+        return (nonZero, all.count - nonZero.count)
     }
 
     /// One entry as shown: key and value decoded through BTF (hex bytes without it). A per-CPU map's value

@@ -34,16 +34,20 @@ struct StandardOutput: ~Copyable {
         buffer.removeAll(keepingCapacity: true)
     }
 
-    static func writeAll(_ bytes: UnsafeRawBufferPointer) {
+    /// Writes all of `bytes` to stdout (retrying interrupted writes); false when stdout refused them
+    /// (EPIPE after `| head`), which callers that buffer ignore quietly.
+    @discardableResult
+    static func writeAll(_ bytes: UnsafeRawBufferPointer) -> Bool {
         var offset = 0
         while offset < bytes.count {
             let n = Glibc.write(1, bytes.baseAddress! + offset, bytes.count - offset)
             if n < 0 {
                 if errno == EINTR { continue }
-                return  // EPIPE (`| head`): stop quietly
+                return false
             }
             offset += n
         }
+        return true
     }
 
     deinit { buffer.withUnsafeBytes { Self.writeAll($0) } }

@@ -27,15 +27,13 @@ enum RunArguments {
         case single
         /// One value per occurrence, all kept in order.
         case repeated
-        /// One value that must read as a `Double`.
-        case number
     }
 
     /// The run command's long options (RunCommand and LoadingOptions) and how each takes its value.
     static let options: [(name: String, kind: Kind)] = [
         ("--attach", .repeated), ("--program", .repeated), ("--btf", .single), ("--set", .repeated),
-        ("--pin", .single), ("--trace", .flag), ("--maps", .number), ("--event-type", .single),
-        ("--duration", .number), ("--json", .flag),
+        ("--pin", .single), ("--trace", .flag), ("--maps", .single), ("--event-type", .single),
+        ("--duration", .single), ("--json", .flag),
     ]
 
     /// The names ArgumentParser reads as a subcommand when they come first: `help` and the subcommands of
@@ -52,8 +50,8 @@ enum RunArguments {
             remaining = remaining.dropFirst()
         }
         var object: String?
-        // The values given for each option, by its index in `options` (a flag holds one empty string).
-        var values = [[String]](repeating: [], count: options.count)
+        var parsed = RunOptions(object: "")
+        var seen: [String] = []
         while let token = remaining.popFirst() {
             guard !token.isEmpty else { return nil }
             guard token.hasPrefix("-") else {
@@ -62,39 +60,41 @@ enum RunArguments {
                 object = token
                 continue
             }
-            var name = Substring(token)
-            var value: String?
+            var name = token
+            var attached: String?
             if let equals = token.firstIndex(of: "=") {
-                name = token[..<equals]
-                value = String(token[token.index(after: equals)...])
+                name = String(token[..<equals])
+                attached = String(token[token.index(after: equals)...])
             }
-            guard let index = options.firstIndex(where: { $0.name == name }) else { return nil }
-            let kind = options[index].kind
+            guard let kind = options.first(where: { $0.name == name })?.kind else { return nil }
+            // Given twice: ArgumentParser keeps the last value of a single option; let it.
+            if kind != .repeated, seen.contains(name) { return nil }
+            seen.append(name)
             if kind == .flag {
-                guard value == nil else { return nil }
+                guard attached == nil else { return nil }
             } else {
-                if value == nil { value = remaining.popFirst() }
                 // A missing value, or one ArgumentParser might read as an option: let it decide.
-                guard let value, !value.isEmpty, !value.hasPrefix("-") else { return nil }
+                guard let value = attached ?? remaining.popFirst(), !value.isEmpty, !value.hasPrefix("-") else { return nil }
+                attached = value
             }
-            if kind != .repeated, !values[index].isEmpty { return nil }
-            values[index].append(value ?? "")
+            let value = attached ?? ""
+            switch name {
+            case "--attach": parsed.attachments.append(value)
+            case "--program": parsed.loading.programs.append(value)
+            case "--btf": parsed.loading.btfPath = value
+            case "--set": parsed.loading.assignments.append(value)
+            case "--pin": parsed.loading.pinDirectory = value
+            case "--trace": parsed.trace = true
+            case "--json": parsed.json = true
+            case "--event-type": parsed.eventType = value
+            case "--maps", "--duration":
+                guard let seconds = Double(value) else { return nil }
+                if name == "--maps" { parsed.mapsInterval = seconds } else { parsed.duration = seconds }
+            default: return nil
+            }
         }
         guard let object else { return nil }
-        func given(_ name: String) -> [String] {
-            options.firstIndex { $0.name == name }.map { values[$0] } ?? []
-        }
-        func number(_ name: String) -> Double?? {
-            guard let text = given(name).first else { return .some(nil) }
-            return Double(text).map { .some($0) }
-        }
-        guard let mapsInterval = number("--maps"), let duration = number("--duration") else { return nil }
-        let parsed = RunOptions(
-            object: object, attachments: given("--attach"),
-            loading: LoadingChoices(programs: given("--program"), btfPath: given("--btf").first,
-                                    assignments: given("--set"), pinDirectory: given("--pin").first),
-            trace: !given("--trace").isEmpty, mapsInterval: mapsInterval, eventType: given("--event-type").first,
-            duration: duration, json: !given("--json").isEmpty)
+        parsed.object = object
         return parsed.problem == nil ? parsed : nil
     }
 }

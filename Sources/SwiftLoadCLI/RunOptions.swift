@@ -92,6 +92,7 @@ struct RunOptions: Equatable, Sendable {
 
         // Attach, all or nothing: on the first failure every link made so far is closed.
         var links: [Link] = []
+        var iterators: [Link] = []
         func abandon(_ message: String, details: [String] = []) -> ExitCode {
             links.forEach { $0.close() }
             session.stopReaders()
@@ -107,12 +108,14 @@ struct RunOptions: Equatable, Sendable {
             do {
                 let made = try program.attach(to: step.target)
                 links += made
-                for link in made { session.attached(link, program: program) }
+                if case .iter = step.target { iterators += made }
+                let programID = (try? program.info())?.id
+                for link in made { session.attached(link, programID: programID) }
             } catch {
                 throw abandon("attaching \(step.program) to \(step.target): \(error.message)", details: error.details)
             }
         }
-        do { try session.readIterators(links) } catch {
+        do { try session.readIterators(iterators) } catch {
             throw abandon("reading an iterator: \(error.message)", details: error.details)
         }
         if !json { reportError("running; press Ctrl-C to stop") }
@@ -175,10 +178,8 @@ struct EventDecoder: Sendable {
     var isActive: Bool { btf != nil }
 
     /// The record decoded (its first `size` bytes), or nil to print hex (no type, or a record too short).
-    func decode(_ bytes: [UInt8]) -> BTFValue? {
+    func decode(_ bytes: UnsafeRawBufferPointer) -> BTFValue? {
         guard let btf, bytes.count >= size else { return nil }
-        return bytes.withUnsafeBytes { all in
-            try? btf.decode(UnsafeRawBufferPointer(rebasing: all.prefix(size)), as: typeID, byteOrder: .host)
-        }
+        return try? btf.decode(UnsafeRawBufferPointer(rebasing: bytes.prefix(size)), as: typeID, byteOrder: .host)
     }
 }

@@ -36,10 +36,10 @@ final class RunSession: Sendable {
 
     // MARK: Attachments
 
-    /// `attached PROGRAM → TARGET (program id N, link id M)`; JSON adds `program_id` and `link_id` (null
+    /// `attached PROGRAM → TARGET (program id N, link id M)` (`programID` read once per program by the
+    /// caller: one program may make a link per CPU); JSON adds `program_id` and `link_id` (null
     /// for attachments that are not BPF links: perf events on old kernels, socket filters).
-    func attached(_ link: Link, program: Program) {
-        let programID = (try? program.info())?.id
+    func attached(_ link: Link, programID: UInt32?) {
         let linkID = link.kind == .bpfLink ? (try? link.info())?.id : nil
         if json {
             printer.line(JSON.object([("type", .string("attached")), ("program", .string(link.programName)),
@@ -62,10 +62,11 @@ final class RunSession: Sendable {
         }
     }
 
-    /// Iterator links produce their output when read: read each once, right after attaching, and print it
-    /// (text as lines, anything else as hex). A read that fails is an error for the caller (exit 1).
+    /// Iterator links produce their output when read: read each of `links` (the iterator links) once, right
+    /// after attaching, and print it (text as lines, anything else as hex). A read that fails is an error
+    /// for the caller (exit 1).
     func readIterators(_ links: [Link]) throws(BPFError) {
-        for link in links where link.target.hasPrefix("iter/") {
+        for link in links {
             let output = try link.iteratorOutput()
             let text = String(decoding: output, as: UTF8.self)
             let isText = !output.isEmpty && output.allSatisfy { $0 == 0x0a || $0 == 0x09 || (0x20..<0x7f).contains($0) || $0 >= 0x80 }
@@ -73,14 +74,14 @@ final class RunSession: Sendable {
             if json {
                 printer.line(JSON.object([("type", .string("iter")), ("program", .string(link.programName)),
                                           ("target", .string(link.target)), ("bytes", .int(Int64(output.count))),
-                                          ("output", .string(isText ? text : hex(output)))]).serialized)
+                                          ("output", .string(isText ? text : Hex.lowercase(output)))]).serialized)
             } else if isText {
                 printer.line("iter \(link.programName) (\(output.count) bytes):")
                 for line in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast(text.hasSuffix("\n") ? 1 : 0) {
                     printer.line("  " + line)
                 }
             } else {
-                printer.line("iter \(link.programName) (\(output.count) bytes): \(hex(Array(output.prefix(4096))))\(output.count > 4096 ? "…" : "")")
+                printer.line("iter \(link.programName) (\(output.count) bytes): \(Hex.lowercase(Array(output.prefix(4096))))\(output.count > 4096 ? "…" : "")")
             }
         }
     }
@@ -100,9 +101,9 @@ final class RunSession: Sendable {
             let name = map.name
             try start(wake: { reader.wake() }) { [self] () throws(BPFError) in
                 while !stopping.load(ordering: .acquiring) {
-                    _ = try reader.poll(timeout: Self.pollInterval) { record in event(map: name, cpu: nil, bytes: Array(record)) }
+                    _ = try reader.poll(timeout: Self.pollInterval) { record in event(map: name, cpu: nil, bytes: record) }
                 }
-                _ = try reader.consume { record in event(map: name, cpu: nil, bytes: Array(record)) }
+                _ = try reader.consume { record in event(map: name, cpu: nil, bytes: record) }
             }
         }
         for map in loaded.maps where map.type == .perfEventArray {
@@ -160,27 +161,27 @@ final class RunSession: Sendable {
 
     /// One record: decoded with `--event-type` (its first bytes: perf samples carry padding), else hex;
     /// a record the type cannot describe (shorter than it) is shown in hex with both sizes.
-    private func event(map: String, cpu: Int?, bytes: [UInt8]) {
+    private func event(map: String, cpu: Int?, bytes: UnsafeRawBufferPointer) {
         counts.withLock { $0.events[map, default: 0] += 1 }
         let decoded = eventDecoder.decode(bytes)
         let undecodable = eventDecoder.isActive && decoded == nil
         if json {
             var fields: [(String, JSON)] = [("type", .string("event")), ("map", .string(map))]
             if let cpu { fields.append(("cpu", .int(Int64(cpu)))) }
-            fields.append(("data", decoded.map { .serializedValue($0.json) } ?? .string(hex(bytes))))
+            fields.append(("data", decoded.map { .serializedValue($0.json) } ?? .string(Hex.lowercase(bytes))))
             if undecodable { fields.append(("size", .int(Int64(bytes.count)))) }
             printer.line(JSON.object(fields).serialized)
         } else {
             let cpuText = cpu.map { " cpu \($0)" } ?? ""
             let note = undecodable ? " (\(bytes.count) bytes; the event type is \(eventDecoder.size))" : ""
-            printer.line("event \(map)\(cpuText): \(decoded?.fieldsLine ?? hex(bytes))\(note)")
+            printer.line("event \(map)\(cpuText): \(decoded?.fieldsLine ?? Hex.lowercase(bytes))\(note)")
         }
     }
 
     private func perfRecord(map: String, _ record: PerfBufferRecord) {
         switch record {
         case .sample(let cpu, let data):
-            event(map: map, cpu: cpu, bytes: data)
+            data.withUnsafeBytes { event(map: map, cpu: cpu, bytes: $0) }
         case .lost(let cpu, let count):
             counts.withLock { $0.lost[map, default: 0] += count }
             if json {
@@ -249,6 +250,3 @@ final class RunSession: Sendable {
         }
     }
 }
-
-/// Bytes as lower-case hexadecimal.
-func hex(_ bytes: [UInt8]) -> String { Hex.lowercase(bytes) }

@@ -38,8 +38,8 @@ struct StopSignals {
         }
     }
 
-    /// Unblocks the signals again (after the run, so a second Ctrl-C during clean-up is not lost: it
-    /// then ends the process the default way).
+    /// Unblocks the signals again once the run has detached and summed up: a signal that arrived during
+    /// clean-up (still pending) then ends the process the default way.
     func restore() {
         var set = self.set
         pthread_sigmask(SIG_UNBLOCK, &set, nil)
@@ -103,16 +103,9 @@ final class LinePrinter: Sendable {
         }
         closed.withLock { closed in
             guard !closed else { return }
-            var offset = 0
-            while offset < bytes.count {
-                let written = bytes.withUnsafeBytes { Glibc.write(1, $0.baseAddress! + offset, $0.count - offset) }
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    closed = true
-                    kill(getpid(), SIGTERM)
-                    return
-                }
-                offset += written
+            if !bytes.withUnsafeBytes({ StandardOutput.writeAll($0) }) {
+                closed = true
+                kill(getpid(), SIGTERM)
             }
         }
     }
