@@ -56,7 +56,7 @@ extension ELFFile {
         guard let table = dynamicSymbolTableSection,
               let versions = sections.first(where: { $0.type == .gnuVersionSymbols }) else { return nil }
         let count = try symbolTableLayout(table).count
-        guard versions.size >= count * 2 else {
+        guard versions.size >= count * 2, contents(of: versions).count >= count * 2 else {
             throw ELFError(.badVersionTable, at: sectionHeaderOffset(versions.index) + 32,
                            "symbol version table '\(versions.name)' has \(versions.size / 2) entries for \(count) dynamic symbols")
         }

@@ -222,7 +222,9 @@ public struct ELFFile: Sendable {
                 offset: Int(clamping: offset), size: Int(clamping: size),
                 link: view.u32(unchecked: at + 40), info: view.u32(unchecked: at + 44),
                 alignment: view.u64(unchecked: at + 48), entrySize: view.u64(unchecked: at + 56))
-            if section.hasFileBytes, index != 0 {
+            // Section 0 too: a well-formed one is SHT_NULL (no bytes, even with extended numbering), and a
+            // hostile one claiming a table type would otherwise be read as that table.
+            if section.hasFileBytes {
                 guard offset <= UInt64(Int.max), size <= UInt64(Int.max),
                       view.contains(section.offset, section.size) else {
                     throw ELFError(.sectionOutOfBounds, at: at + 24,
@@ -364,7 +366,11 @@ public struct ELFFile: Sendable {
         guard Int(table.link) < sections.count, sections[Int(table.link)].type == .strtab else {
             throw ELFError(.badSectionIndex, at: headerAt + 40, "symbol table links to section \(table.link), which is not a string table")
         }
-        return SymbolTableLayout(data: contents(of: table), strings: contents(of: sections[Int(table.link)]), count: count)
+        let data = contents(of: table)
+        guard data.count >= count * 24 else {
+            throw ELFError(.badSymbolTable, at: headerAt + 24, "symbol table section \(table.index) has no bytes in the file")
+        }
+        return SymbolTableLayout(data: data, strings: contents(of: sections[Int(table.link)]), count: count)
     }
 
     /// The `SHT_REL` / `SHT_RELA` sections, each with the index of the section it patches.

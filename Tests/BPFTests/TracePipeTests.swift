@@ -153,6 +153,20 @@ import TestSupport
         #expect(seen == ["a", "b", "c"]) // "b", read with "a", was kept when the body stopped
     }
 
+    /// At the end of a FIFO (its writers closed) forEach returns instead of waking for ever.
+    @Test(.timeLimit(.minutes(1))) func forEachEndsAtEndOfFile() throws {
+        let fifo = try Fifo()
+        let reader = try TracePipeReader(path: fifo.path)
+        fifo.write("x\nlast")
+        fifo.closeWriter()
+        var seen: [String] = []
+        try reader.forEach { line in
+            seen.append(line)
+            return true
+        }
+        #expect(seen == ["x", "last"])
+    }
+
     @Test func linesEndAtEndOfFileWithTheUnfinishedLine() async throws {
         let fifo = try Fifo()
         let reader = try TracePipeReader(path: fifo.path)

@@ -145,6 +145,17 @@ struct TinyELF {
         #expect { try ELFFile(bytes: ByteView(bytes)) } throws: { ($0 as? ELFError)?.code == .sectionOutOfBounds }
     }
 
+    /// Section 0 claiming a symbol table's type is checked like any other section, not read as one.
+    @Test func hostileSectionZero() {
+        let (elf, sections) = TinyELF.sample()
+        var bytes = elf.build(sections)
+        let zero = headerOffset(bytes, 0)
+        for i in 0..<4 { bytes[zero + 4 + i] = [2, 0, 0, 0][i] }  // SHT_SYMTAB
+        patch(&bytes, at: zero + 24, u64: 1 << 40)
+        patch(&bytes, at: zero + 32, u64: 24 * 1000)
+        #expect { try ELFFile(bytes: ByteView(bytes)) } throws: { ($0 as? ELFError)?.code == .sectionOutOfBounds }
+    }
+
     @Test func overlappingSections() {
         let (elf, sections) = TinyELF.sample()
         var bytes = elf.build(sections)

@@ -36,7 +36,7 @@ final class ReaderLoops: Sendable {
         _ = try waiter.wait(timeout: timeout) { _ in }
     }
 
-    /// Walks until `body` returns false or ``stop()`` is called, blocking between walks.
+    /// Walks until `body` returns false, ``stop()`` is called or the input ends, blocking between walks.
     func forEach<Record>(_ walk: @escaping Walk<Record>, _ body: (Record) -> Bool) throws(BPFError) {
         let generation = stopGeneration.load(ordering: .acquiring)
         let loopWaiter = try startLoop()
@@ -44,11 +44,12 @@ final class ReaderLoops: Sendable {
         var going = true
         while going {
             if stopGeneration.load(ordering: .acquiring) != generation { return }
-            _ = try walk { record in
+            let (_, ended) = try walk { record in
                 going = body(record)
                 return going
             }
-            guard going else { return }
+            // At the end of the input (a FIFO whose writers closed) epoll reports it ready for ever.
+            guard going, !ended else { return }
             _ = try loopWaiter.wait(timeout: nil) { _ in }
         }
     }

@@ -245,10 +245,11 @@ public final class TracePipeReader: @unchecked Sendable {
         return try consume(handler)
     }
 
-    /// Reads lines until `body` returns false or ``stop()`` is called from another thread, blocking
-    /// between reads. Lines already read when `body` returns false are kept for the next consumer.
+    /// Reads lines until `body` returns false, ``stop()`` is called from another thread or the file ends
+    /// (a FIFO whose writers closed; never `trace_pipe`), blocking between reads. Lines already read when
+    /// `body` returns false are kept for the next consumer.
     public func forEach(_ body: (String) -> Bool) throws(BPFError) {
-        try loops.forEach({ [self] handler throws(BPFError) in (try readLines(handler), false) }, body)
+        try loops.forEach({ [self] handler throws(BPFError) in try readAvailable(handler) }, body)
     }
 
     /// Ends every ``forEach(_:)`` and ``lines(bufferingPolicy:)`` loop running now and wakes a waiting
@@ -267,20 +268,17 @@ public final class TracePipeReader: @unchecked Sendable {
     public func lines(
         bufferingPolicy: AsyncThrowingStream<String, any Error>.Continuation.BufferingPolicy = .unbounded
     ) -> AsyncThrowingStream<String, any Error> {
-        loops.stream(bufferingPolicy: bufferingPolicy) { [self] yield throws(BPFError) in
-            let (lines, endOfFile) = try readAvailable(yield)
-            return (lines, endOfFile)
-        }
+        loops.stream(bufferingPolicy: bufferingPolicy) { [self] yield throws(BPFError) in try readAvailable(yield) }
     }
 
     private func readLines(_ handler: (String) -> Bool) throws(BPFError) -> Int {
-        try readAvailable(handler).lines
+        try readAvailable(handler).records
     }
 
     /// Hands over the lines kept from an earlier call, then reads until the file has nothing more now
     /// (`EAGAIN`) or ends, handing over complete lines until `handler` returns false (the rest are kept).
     /// At the end of the file the unfinished line is handed over too.
-    private func readAvailable(_ handler: (String) -> Bool) throws(BPFError) -> (lines: Int, endOfFile: Bool) {
+    private func readAvailable(_ handler: (String) -> Bool) throws(BPFError) -> (records: Int, ended: Bool) {
         let thread = UInt(pthread_self())
         guard walker.load(ordering: .relaxed) != thread else {
             throw BPFError(.invalidArgument, "\(path) is already being read by this thread: a line handler cannot read")
