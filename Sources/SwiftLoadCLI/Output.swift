@@ -30,7 +30,7 @@ struct StandardOutput: ~Copyable {
     }
 
     mutating func flush() {
-        buffer.withUnsafeBytes { Self.writeAll($0) }
+        _ = buffer.withUnsafeBytes { Self.writeAll($0) }
         buffer.removeAll(keepingCapacity: true)
     }
 
@@ -50,7 +50,7 @@ struct StandardOutput: ~Copyable {
         return true
     }
 
-    deinit { buffer.withUnsafeBytes { Self.writeAll($0) } }
+    deinit { _ = buffer.withUnsafeBytes { Self.writeAll($0) } }
 }
 
 /// Prints an error as swift-load reports every failure: `swift-load: <one line>` on stderr, then details.

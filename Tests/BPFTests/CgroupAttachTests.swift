@@ -99,6 +99,7 @@ import TestSupport
         let id = try link.info().id
         let pin = "/sys/fs/bpf/swift_load_cgroup_link_\(getpid())"
         try link.pin(at: pin)
+        defer { unlink(pin) }
         link.close()
         try cgroup.run("exec ping -c2 -i0.2 -W2 127.0.0.1")
         #expect(AttachKit.eventually { ((try? AttachFixture.hits(object, AttachFixture.cgroupEgress)) ?? 0) >= 2 })

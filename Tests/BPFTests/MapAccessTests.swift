@@ -425,6 +425,7 @@ func expectBPFError(_ comment: Comment? = nil, sourceLocation: SourceLocation = 
 
         let path = try LiveObjectTestSupport.pinPath("map")
         try map.pin(at: path)
+        defer { unlink(path) }
         #expect(map.pinnedPath == path)
         #expect(FileManager.default.fileExists(atPath: path))
         let again = expectBPFError { () throws(BPFError) in try byID.pin(at: path) }

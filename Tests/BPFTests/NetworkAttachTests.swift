@@ -214,6 +214,7 @@ enum AttachFixture {
         let link = try AttachFixture.program(object, "on_xdp").attachXDP(interface: namespace.hostInterface)
         let id = try link.info().id
         try link.pin(at: path)
+        defer { unlink(path) }
         link.close()
         #expect(AttachFixture.linkExists(id))
         let before = try AttachFixture.hits(object, AttachFixture.xdp)

@@ -49,6 +49,7 @@ import TestSupport
         let path = "/sys/fs/bpf/swift_load_perf_link_\(getpid())"
         let id = try links[0].info().id
         try links[0].pin(at: path)
+        defer { unlink(path) }
         for link in links { link.close() }
         #expect(AttachFixture.linkExists(id))
         let reopened = try Link.open(pinnedAt: path)

@@ -217,6 +217,7 @@ enum AttachKit {
         let link = try program.attachTracepoint(category: "syscalls", name: "sys_enter_execve")
         let id = try link.info().id
         try link.pin(at: path)
+        defer { unlink(path) } // a failure below must not leave the execve link attached
         #expect(link.pinnedPath == path)
         link.close()
         #expect(SystemCall.allIDs(of: .link).contains(id))

@@ -37,6 +37,7 @@ import TestSupport
     }
 
     static func compiledBinaries(in directory: String) throws -> [String] {
+        try require(Tool.path("cc") != nil, "no C compiler to build test executables with")
         guard let cc = Tool.path("cc") else { return [] }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let source = directory + "/program.c"

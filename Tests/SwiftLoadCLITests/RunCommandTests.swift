@@ -93,6 +93,14 @@ import Glibc
             return process.terminationStatus
         }
 
+        /// A test that stopped early (a failed `#require`) must not leave the command attached.
+        deinit {
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+            }
+        }
+
         /// stdout's JSON lines.
         var jsonLines: [[String: Any]] {
             stdout.split(separator: "\n").compactMap {

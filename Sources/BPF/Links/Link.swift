@@ -212,15 +212,7 @@ public final class Link: Sendable, CustomStringConvertible {
         BPFError(.invalidArgument, "cannot \(what) \(description): the link is closed")
     }
 
-    deinit {
-        guard let fd = fileDescriptor else { return }
-        Self.release(fd, kind)
-        let cleanup = state.withLock { state -> (@Sendable () -> Void)? in
-            state.descriptor = nil // closes it before the cleanup runs
-            return state.cleanup
-        }
-        cleanup?()
-    }
+    deinit { close() }
 }
 
 /// What the kernel reports about a BPF link (`struct bpf_link_info`).

@@ -223,8 +223,8 @@ struct ObjectLoader {
         }
         let attach = try AttachBTFTarget.resolve(program)
         var flags: UInt32 = 0
-        if program.isSleepable { flags |= 1 << 4 }                                   // BPF_F_SLEEPABLE
-        if program.section?.flags.contains(.xdpFrags) == true { flags |= 1 << 5 }   // BPF_F_XDP_HAS_FRAGS
+        if program.isSleepable { flags |= ProgramSection.sleepableLoadFlag }
+        if program.section?.flags.contains(.xdpFrags) == true { flags |= ProgramSection.xdpHasFragsLoadFlag }
         var request = ProgramLoadRequest(
             name: program.name, type: program.type, expectedAttachType: program.expectedAttachType,
             instructions: final.instructionBytes(moduleBTFDescriptor: { moduleFDs[$0] ?? 0 }), license: spec.license,

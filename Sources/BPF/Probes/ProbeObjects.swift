@@ -211,13 +211,3 @@ struct ProbeMap {
         return adopt(SystemCall.mapCreate(&attr))
     }
 }
-
-/// Kernel flag values the probes use (`<linux/bpf.h>`).
-enum ProbeFlags {
-    /// `BPF_F_NO_PREALLOC`.
-    static let noPreallocation: UInt32 = 1 << 0
-    /// `BPF_F_MMAPABLE`.
-    static let mmapable: UInt32 = 1 << 10
-    /// `BPF_F_SLEEPABLE` (program flag).
-    static let sleepable: UInt32 = 1 << 4
-}

@@ -48,7 +48,7 @@ enum Probes {
             program.name = "swiftload_probe"
             return loads(program)
         case .globalData: return globalData()
-        case .mmapableArrays: return creates(ProbeMap(.array, flags: ProbeFlags.mmapable))
+        case .mmapableArrays: return creates(ProbeMap(.array, flags: MapFlag.mmapable))
         case .expectedAttachType:
             var program = ProbeProgram(.cgroupSock)
             program.expectedAttachType = .cgroupInetSockCreate
@@ -258,7 +258,7 @@ enum Probes {
         case .lircMode2: program.expectedAttachType = .lircMode2
         case .netfilter: program.expectedAttachType = .netfilter
         case .kprobe: program.kernelVersion = RunningKernel.version ?? 0
-        case .syscall: program.flags = ProbeFlags.sleepable
+        case .syscall: program.flags = ProgramSection.sleepableLoadFlag
         case .tracing:
             // tp_btf with a target that is not a tracepoint typedef: the check comes after the type is
             // accepted, and needs no BPF trampoline (fentry does, and is refused outright without one).
@@ -328,7 +328,7 @@ enum Probes {
         case .lpmTrie:
             map.attr.key_size = 8 // prefix length + 4 bytes of data
             map.attr.value_size = 8
-            map.attr.map_flags = ProbeFlags.noPreallocation
+            map.attr.map_flags = MapFlag.noPrealloc
         case .cgroupStorage, .percpuCgroupStorage:
             map.attr.key_size = 16 // struct bpf_cgroup_storage_key
             map.attr.value_size = 8
@@ -348,7 +348,7 @@ enum Probes {
             map.attr.btf_value_type_id = value
             map.attr.value_size = 8
             map.attr.max_entries = 0
-            map.attr.map_flags = ProbeFlags.noPreallocation
+            map.attr.map_flags = MapFlag.noPrealloc
         case .ringbuf, .userRingbuf:
             map.attr.key_size = 0
             map.attr.value_size = 0
@@ -356,7 +356,7 @@ enum Probes {
         case .arena:
             map.attr.key_size = 0
             map.attr.value_size = 0
-            map.attr.map_flags = ProbeFlags.mmapable // one page, mapped anywhere
+            map.attr.map_flags = MapFlag.mmapable // one page, mapped anywhere
         case .structOps:
             // BTF id 1 of vmlinux is no struct_ops type: a kernel with struct_ops maps says ENOTSUPP.
             map.attr.btf_vmlinux_value_type_id = 1

@@ -19,14 +19,8 @@ extension Program {
     public static func load(type: ProgramType, instructions: [UInt64], license: String = "GPL",
                             expectedAttachType: AttachType? = nil, name: String = "",
                             logSize: Int = 0) throws(BPFError) -> Program {
-        var outcome: Swift.Result<Program, BPFError> = .failure(BPFError(.invalidArgument, "unreachable"))
-        instructions.withUnsafeBytes { bytes in
-            do throws(BPFError) {
-                outcome = .success(try load(type: type, bytecode: bytes, license: license,
-                                            expectedAttachType: expectedAttachType, name: name, logSize: logSize))
-            } catch { outcome = .failure(error) }
-        }
-        return try outcome.get()
+        try load(type: type, bytecode: instructions.withUnsafeBytes { Array($0) }, license: license,
+                 expectedAttachType: expectedAttachType, name: name, logSize: logSize)
     }
 
     /// Loads a program from its instructions as decoded values (encoded in the host's byte order), as the
@@ -34,11 +28,8 @@ extension Program {
     public static func load(type: ProgramType, instructions: [Instruction], license: String = "GPL",
                             expectedAttachType: AttachType? = nil, name: String = "",
                             logSize: Int = 0) throws(BPFError) -> Program {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(instructions.count * Instruction.byteCount)
-        for instruction in instructions { instruction.append(to: &bytes, order: .host) }
-        return try load(type: type, bytecode: bytes, license: license, expectedAttachType: expectedAttachType,
-                        name: name, logSize: logSize)
+        try load(type: type, bytecode: Instruction.encode(instructions, order: .host), license: license,
+                 expectedAttachType: expectedAttachType, name: name, logSize: logSize)
     }
 
     /// Loads a program from raw instruction bytes (a multiple of 8, in the host's byte order, as in an

@@ -119,9 +119,17 @@ extension ObjectSpec {
     func fixUpKernelSymbols(_ image: inout BTFImage, _ btf: TypeGraph) throws {
         guard let section = btf.firstID(named: ".ksyms", kind: .dataSection) else { return }
         let entries = try btf.dataSectionVariables(of: section)
+        // Found at most once: it walks every type.
+        var foundInt32: UInt32?
+        func int32() throws -> UInt32 {
+            if let foundInt32 { return foundInt32 }
+            let found = try firstInt32(btf)
+            foundInt32 = found
+            return found
+        }
         var placeholder: UInt32 = 0
         if try entries.contains(where: { try btf.kind(of: $0.type) == .function }) {
-            placeholder = try image.addVariable(named: Self.kernelSymbolPlaceholderName, type: try firstInt32(btf),
+            placeholder = try image.addVariable(named: Self.kernelSymbolPlaceholderName, type: try int32(),
                                                 linkage: .global)
         }
         let used = externs.contains {
@@ -131,7 +139,6 @@ extension ObjectSpec {
             }
         }
         guard used else { return }
-        let int32 = try firstInt32(btf)
         var fixed: [BTFDataSectionVariable] = []
         for (index, entry) in entries.enumerated() {
             let kind = try btf.kind(of: entry.type)
@@ -148,7 +155,7 @@ extension ObjectSpec {
                 try image.setLinkage(.global, ofFunction: entry.type)
                 entry.type = placeholder
             } else {
-                try image.setVariable(entry.type, type: int32, linkage: .global)
+                try image.setVariable(entry.type, type: try int32(), linkage: .global)
             }
             entry.offset = UInt32(index * 4)
             entry.size = 4
