@@ -53,10 +53,26 @@ private func underscoreMask(_ w: UInt64) -> UInt64 {
     return ~(((x & ~highs) &+ ~highs) | x) & highs
 }
 
-/// Stable LSD radix sort of `values` by their high 32 bits (three passes of 11, 11 and 10 bits).
+/// Stable LSD radix sort of `values` by their high 32 bits (three passes of 11, 11 and 10 bits). Small
+/// inputs (an object's own BTF) are insertion-sorted in place instead: the radix passes' 48 KB of counters
+/// cost more in fresh pages than sorting a few hundred entries.
 func radixSortByHighHalf(_ values: inout [UInt64]) {
     let n = values.count
     guard n > 1 else { return }
+    if n <= 256 {
+        values.withUnsafeMutableBufferPointer { values in
+            for i in 1..<n {
+                let v = values[i]
+                var j = i
+                while j > 0 && values[j - 1] >> 32 > v >> 32 {
+                    values[j] = values[j - 1]
+                    j -= 1
+                }
+                values[j] = v
+            }
+        }
+        return
+    }
     var scratch = [UInt64](repeating: 0, count: n)
     let digits: [(shift: UInt64, bits: Int)] = [(32, 11), (43, 11), (54, 10)]
     var counts = [Int](repeating: 0, count: 3 << 11)

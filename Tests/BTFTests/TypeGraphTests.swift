@@ -145,6 +145,18 @@ struct AllKinds {
         #expect(throws: BTFError.self) { try g.resolvedSize(of: 0) }
     }
 
+    /// The name index's sort: both the insertion sort for small inputs and the radix passes for large ones
+    /// order by the high half and keep equal high halves in their original order.
+    @Test(arguments: [0, 1, 2, 255, 256, 257, 3000])
+    func nameIndexSortIsStableByHighHalf(count: Int) {
+        var generator = SystemRandomNumberGenerator()
+        // Few distinct high halves, so that equal keys are common; the low half records the original index.
+        var values = (0..<count).map { UInt64.random(in: 0..<40, using: &generator) << 32 | UInt64($0) }
+        let expected = values.sorted()
+        radixSortByHighHalf(&values)
+        #expect(values == expected)
+    }
+
     @Test func nameIndexAndEssentialNames() throws {
         let k = AllKinds()
         let g = try k.graph()
