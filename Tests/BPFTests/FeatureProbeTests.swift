@@ -89,6 +89,7 @@ import TestSupport
             #expect(features.supports(feature), "\(feature): \(features.result(for: feature))")
         }
         #expect(features.btfSupport == .all)
+        #expect(features.btfSupport(for: .none) == .all)
         // Program types KERNEL.md lists as loading here; kprobe loads although kprobes cannot attach.
         let loadable: [ProgramType] = [.socketFilter, .kprobe, .schedCls, .tracepoint, .xdp, .perfEvent,
                                        .cgroupSKB, .rawTracepoint, .tracing, .syscall, .skLookup, .cgroupSockAddr]

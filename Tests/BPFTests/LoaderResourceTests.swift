@@ -75,7 +75,7 @@ import Glibc
     /// The size of the BTF the loader gives the kernel for a fixture (to recognise its BTF objects).
     static func btfSize(_ name: String) throws -> UInt32? {
         let spec = try Support.spec(Support.fixture(name))
-        return try spec.kernelBTF(support: LoaderFeatures.current.btf).map { UInt32($0.count) }
+        return try spec.kernelBTF(support: KernelFeatures.shared.btfSupport).map { UInt32($0.count) }
     }
 
     /// 1,000 load/close cycles of hello.o, every 10th one of err_oob.o instead (rejected by the verifier

@@ -77,6 +77,43 @@ func kernelSupport(without features: WritableKeyPath<BTFKernelSupport, Bool>...)
         #expect(try TypeGraph(data: ByteView(bytes)).kernelImage(for: .none) == bytes)
     }
 
+    // MARK: - Needed features
+
+    /// `neededFeatures` holds exactly the features whose absence would change the image, so that a
+    /// loader probing only those sanitises as if it had probed everything.
+    @Test(arguments: 0..<4)
+    func neededFeaturesAreTheOnesSanitisingWouldChange(blob: Int) throws {
+        var b = BTFBuilder()
+        let int = b.int("int", size: 4, encoding: 1)
+        _ = b.enumeration("e", values: [("A", 1)])  // unsigned: no kind flag
+        let proto = b.functionProto(returning: int, params: [("x", int)])
+        _ = b.type("local", kind: 12, vlen: 0, sizeOrType: proto)  // static
+        let counter = b.type("counter", kind: 14, sizeOrType: int, tail: [1])
+        _ = b.dataSection(".data", size: 4, variables: [(counter, 0, 4)])
+        let partial = b.build()
+        var m = BTFBuilder()
+        _ = m.pointer(m.int("int", size: 4, encoding: 1))
+        let minimal = m.build()
+
+        let bytes = [SanitizerInput().builder.build(), AllKinds().builder.build(), partial, minimal][blob]
+        let graph = try TypeGraph(data: ByteView(bytes))
+        let needed = BTFImage(graph).neededFeatures
+        let features: [WritableKeyPath<BTFKernelSupport, Bool>] = [
+            \.functions, \.globalFunctions, \.dataSections, \.questionMarkDataSections, \.floats, \.declTags,
+            \.typeTags, \.enum64,
+        ]
+        for feature in features {
+            let changed = try graph.kernelImage(for: kernelSupport(without: feature)) != bytes
+            #expect(needed[keyPath: feature] == changed, "\(feature)")
+        }
+        if blob == 2 {
+            #expect(needed == BTFKernelSupport(functions: true, globalFunctions: false, dataSections: true,
+                                               questionMarkDataSections: false, floats: false, declTags: false,
+                                               typeTags: false, enum64: false))
+        }
+        if blob == 3 { #expect(needed == .none) }
+    }
+
     @Test func otherByteOrderIsWrittenInHostOrder() throws {
         let other: ByteOrder = ByteOrder.host == .little ? .big : .little
         let swapped = try SanitizerInput(order: other).graph()

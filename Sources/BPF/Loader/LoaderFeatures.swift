@@ -7,35 +7,30 @@ import Glibc
 import Musl
 #endif
 
-/// The kernel facts the loader's decisions depend on, read once per load from the feature probes.
+/// The kernel facts the loader's decisions depend on. Each is asked of ``KernelFeatures`` (a probe on first
+/// use, cached for the process) only when a decision needs it, as cilium/ebpf does: an object without
+/// read-only data never pays for the `BPF_PROG_BIND_MAP` probe, one whose BTF has no `FLOAT` never loads
+/// the float probe, and a load without a verifier log never probes `log_true_size`.
 struct LoaderFeatures: Sendable {
-    /// Maps and programs may be named (`map_name`, `prog_name`).
-    var objectNames = true
-    /// Array maps may be `BPF_F_MMAPABLE`.
-    var mmapableMaps = true
-    /// `BPF_PROG_BIND_MAP` exists.
-    var bindMap = true
-    /// `log_true_size` exists (kernel 6.4), so the full `cbpf_prog_load_attr` may be passed.
-    var logTrueSize = true
-    /// Which BTF kinds the kernel accepts; others are sanitised away before `BPF_BTF_LOAD`.
-    var btf = BTFKernelSupport.all
+    /// The kernel asked; `nil` takes every feature as supported (a fixed, modern kernel).
+    var kernel: KernelFeatures? = .shared
     /// The machine's page size.
     var pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
     /// The number of possible CPUs.
-    var possibleCPUs = 1
-}
+    var possibleCPUs = (try? PossibleCPUs.count()) ?? 1
 
-extension LoaderFeatures {
-    /// The running kernel's answers.
-    static var current: LoaderFeatures {
-        let kernel = KernelFeatures.shared
-        var features = LoaderFeatures()
-        features.objectNames = kernel.supports(.programNames)
-        features.mmapableMaps = kernel.supports(.mmapableArrays)
-        features.bindMap = kernel.supports(.programBindMap)
-        features.logTrueSize = kernel.supports(.logTrueSize)
-        features.btf = kernel.btfSupport
-        features.possibleCPUs = (try? PossibleCPUs.count()) ?? 1
-        return features
+    /// Maps and programs may be named (`map_name`, `prog_name`).
+    var objectNames: Bool { supports(.programNames) }
+    /// Array maps may be `BPF_F_MMAPABLE`.
+    var mmapableMaps: Bool { supports(.mmapableArrays) }
+    /// `log_true_size` exists (kernel 6.4), so the full `cbpf_prog_load_attr` may be passed.
+    var logTrueSize: Bool { supports(.logTrueSize) }
+
+    /// Which of the BTF kinds in `needed` the kernel accepts; others are sanitised away before
+    /// `BPF_BTF_LOAD` (see ``KernelFeatures/btfSupport(for:)``).
+    func btfSupport(for needed: BTFKernelSupport) -> BTFKernelSupport {
+        kernel?.btfSupport(for: needed) ?? .all
     }
+
+    private func supports(_ feature: KernelFeature) -> Bool { kernel?.supports(feature) ?? true }
 }

@@ -65,7 +65,8 @@ struct MapCreation {
         attr.value_size = mapSpec.valueSize
         attr.max_entries = Self.maxEntries(mapSpec, pageSize: features.pageSize, possibleCPUs: features.possibleCPUs)
         attr.map_flags = mapSpec.flags
-        if mapSpec.isInternal, !features.mmapableMaps {  // the loader added the flag; drop it where unknown
+        if mapSpec.isInternal, attr.map_flags & MapFlag.mmapable != 0, !features.mmapableMaps {
+            // The loader added the flag; drop it where unknown.
             attr.map_flags &= ~MapFlag.mmapable
         }
         attr.numa_node = mapSpec.flags & MapFlag.numaNode != 0 ? mapSpec.numaNode : 0

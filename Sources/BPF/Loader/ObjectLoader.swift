@@ -43,7 +43,7 @@ extension LoadedObject {
 struct ObjectLoader {
     var spec: ObjectSpec
     var options: LoadOptions
-    var features = LoaderFeatures.current
+    var features = LoaderFeatures()
     var warnings: [String] = []
     var newPins: [String] = []
     var statistics = LoadStatistics()
@@ -170,7 +170,7 @@ struct ObjectLoader {
     /// libbpf, and the object loads without BTF (no func/line info, no BTF map ids).
     mutating func loadBTF() -> OwnedFileDescriptor? {
         let image: [UInt8]?
-        do { image = try spec.kernelBTF(support: features.btf) } catch {
+        do { image = try spec.kernelBTF(supportFor: features.btfSupport(for:)) } catch {
             warnings.append("the object's BTF cannot be prepared for the kernel (\(error)); loading without BTF")
             return nil
         }
@@ -287,8 +287,8 @@ struct ObjectLoader {
 
     /// Binds `.rodata` maps to every program (libbpf does, so the map lives as long as any program does
     /// even when the verifier removed every reference to it).
+    /// No probe first: a kernel without the command (before 5.10) refuses it, which changes nothing.
     func bindReadOnlyData(maps: [Map], programs: [Program]) {
-        guard features.bindMap else { return }
         for map in maps where map.name.hasPrefix(".rodata") {
             for program in programs {
                 _ = SystemCall.programBindMap(program: program.descriptor.rawValue, map: map.descriptor.rawValue)

@@ -89,8 +89,10 @@ struct ProgramLoadRequest {
         attr.attach_btf_obj_fd = attachBTFObject.map { UInt32(bitPattern: $0.rawValue) } ?? 0
         attr.log_level = logLevel
         attr.log_size = UInt32(log.count)
-        let size = features.logTrueSize ? MemoryLayout<cbpf_prog_load_attr>.size
-                                        : MemoryLayout<cbpf_prog_load_attr>.offset(of: \.log_true_size)!
+        // The full attributes only with a log whose true size the kernel can report: nothing after
+        // `log_true_size` is used, and kernels before 6.4 refuse a longer attribute with a non-zero tail.
+        let size = logLevel > 0 && features.logTrueSize ? MemoryLayout<cbpf_prog_load_attr>.size
+                                                        : MemoryLayout<cbpf_prog_load_attr>.offset(of: \.log_true_size)!
         let result = instructions.withUnsafeBytes { insns in
             license.withCString { license in
                 functionInfo.withUnsafeBytes { functionInfo in

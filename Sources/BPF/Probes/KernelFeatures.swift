@@ -144,11 +144,19 @@ public final class KernelFeatures: Sendable {
     /// The BTF kinds `BPF_BTF_LOAD` accepts, for sanitising an object's BTF before loading it
     /// (``BTFImage/sanitize(for:)``). Meaningful only when ``supports(_:)`` says `.btf` is supported: a
     /// kernel without BTF gets no BTF at all.
-    public var btfSupport: BTFKernelSupport {
-        BTFKernelSupport(functions: supports(.btfFunctions), globalFunctions: supports(.btfGlobalFunctions),
-                         dataSections: supports(.btfDataSections),
-                         questionMarkDataSections: supports(.btfQuestionMarkDataSections),
-                         floats: supports(.btfFloats), declTags: supports(.btfDeclTags),
-                         typeTags: supports(.btfTypeTags), enum64: supports(.btfEnum64))
+    public var btfSupport: BTFKernelSupport { btfSupport(for: .all) }
+
+    /// The kernel's answer for each BTF feature in `needed` (probed on first use); every feature not in it
+    /// is reported supported without a probe. A loader passes the features its BTF uses
+    /// (``BTFImage/neededFeatures``): sanitising for an unused feature would change nothing.
+    public func btfSupport(for needed: BTFKernelSupport) -> BTFKernelSupport {
+        func answer(_ isNeeded: Bool, _ feature: KernelFeature) -> Bool { !isNeeded || supports(feature) }
+        return BTFKernelSupport(
+            functions: answer(needed.functions, .btfFunctions),
+            globalFunctions: answer(needed.globalFunctions, .btfGlobalFunctions),
+            dataSections: answer(needed.dataSections, .btfDataSections),
+            questionMarkDataSections: answer(needed.questionMarkDataSections, .btfQuestionMarkDataSections),
+            floats: answer(needed.floats, .btfFloats), declTags: answer(needed.declTags, .btfDeclTags),
+            typeTags: answer(needed.typeTags, .btfTypeTags), enum64: answer(needed.enum64, .btfEnum64))
     }
 }

@@ -55,7 +55,15 @@ extension ObjectSpec {
     /// - Throws: ``ObjectError`` when the fix-ups find the BTF and the ELF file disagreeing (see
     ///   ``fixedUpBTF()``).
     public func kernelBTF(support: BTFKernelSupport) throws(ObjectError) -> [UInt8]? {
+        try kernelBTF { _ in support }
+    }
+
+    /// Same as ``kernelBTF(support:)``, with the kernel's support decided once the fixed-up BTF is known:
+    /// `supportFor` gets the features it uses (``BTFImage/neededFeatures``), so that a loader probes the
+    /// kernel for those only.
+    public func kernelBTF(supportFor: (_ needed: BTFKernelSupport) -> BTFKernelSupport) throws(ObjectError) -> [UInt8]? {
         guard var image = try fixedUpBTF() else { return nil }
+        let support = supportFor(image.neededFeatures)
         do { try image.sanitize(for: support) } catch {
             throw ObjectError(.btf, "the object's BTF cannot be sanitised for the kernel", cause: error)
         }

@@ -86,6 +86,43 @@ extension BTFImage {
     }
 }
 
+extension BTFImage {
+    /// The features this image asks of a kernel, as a feature set: a feature is in it (`true`) when the
+    /// image has a type that ``sanitize(for:)`` would rewrite on a kernel without it. A loader need only
+    /// probe these (each probe is a `BPF_BTF_LOAD`); the others change nothing and may be taken as
+    /// supported.
+    public var neededFeatures: BTFKernelSupport {
+        var needed = BTFKernelSupport.none
+        for s in starts {
+            let info = words[s + 1]
+            switch Self.kind(ofInfo: info) {
+            case .variable: needed.dataSections = true
+            case .dataSection:
+                needed.dataSections = true
+                if nameStartsWithQuestionMark(words[s]) { needed.questionMarkDataSections = true }
+            case .functionProto: needed.functions = true
+            case .function:
+                needed.functions = true
+                if info & 0xFFFF != 0 { needed.globalFunctions = true }  // linkage global or extern
+            case .float: needed.floats = true
+            case .declTag: needed.declTags = true
+            case .typeTag: needed.typeTags = true
+            case .enum: if info & 0x8000_0000 != 0 { needed.enum64 = true }  // signed: the kind flag
+            case .enum64: needed.enum64 = true
+            default: break
+            }
+        }
+        return needed
+    }
+
+    /// Whether the string at `offset` (own or base) starts with `?`.
+    private func nameStartsWithQuestionMark(_ offset: UInt32) -> Bool {
+        if offset < stringBase { return base?.string(at: offset)?.utf8.first == UInt8(ascii: "?") }
+        let local = Int(offset - stringBase)
+        return local < strings.count && strings[local] == UInt8(ascii: "?")
+    }
+}
+
 extension TypeGraph {
     /// The raw blob to load into a kernel with the given features: this graph's own types and strings,
     /// in host byte order, sanitised (see ``BTFImage/sanitize(for:)``). With every feature supported the
