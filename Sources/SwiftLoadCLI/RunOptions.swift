@@ -109,7 +109,7 @@ struct RunOptions: Equatable, Sendable {
                 let made = try program.attach(to: step.target)
                 links += made
                 if case .iter = step.target { iterators += made }
-                let programID = (try? program.info())?.id
+                let programID = try? program.kernelID()
                 for link in made { session.attached(link, programID: programID) }
             } catch {
                 throw abandon("attaching \(step.program) to \(step.target): \(error.message)", details: error.details)

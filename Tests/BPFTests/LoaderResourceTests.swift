@@ -63,7 +63,11 @@ import Glibc
     /// The ids of the program, map and BTF objects behind `loaded`.
     static func allIDs(of loaded: LoadedObject) throws -> [(KernelObjectKind, UInt32)] {
         var ids: [(KernelObjectKind, UInt32)] = []
-        for program in loaded.programs { ids.append((.program, try program.info().id)) }
+        for program in loaded.programs {
+            let id = try program.info().id
+            #expect(try program.kernelID() == id)
+            ids.append((.program, id))
+        }
         for map in loaded.maps { ids.append((.map, try map.info().id)) }
         if let btf = loaded.btf {
             var info = bpf_btf_info()

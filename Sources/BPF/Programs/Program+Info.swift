@@ -50,6 +50,16 @@ extension Program {
         try Program.info(of: descriptor.rawValue, "program \(name)")
     }
 
+    /// The program's kernel id alone (one `BPF_OBJ_GET_INFO_BY_FD`, no map ids, nothing decoded): what
+    /// the run command's `attached` line shows.
+    public func kernelID() throws(BPFError) -> UInt32 {
+        var raw = bpf_prog_info()
+        if case .failure(let errno) = SystemCall.objectInfo(descriptor.rawValue, &raw) {
+            throw BPFError(errno: errno, command: .objectGetInfoByFD, "reading the id of program \(name)")
+        }
+        return raw.id
+    }
+
     private static func info(of fd: Int32, _ what: String) throws(BPFError) -> ProgramInfo {
         var raw = bpf_prog_info()
         if case .failure(let errno) = SystemCall.objectInfo(fd, &raw) {
