@@ -8,12 +8,12 @@ import Musl
 #endif
 
 /// The kernel facts the loader's decisions depend on. Each is asked of ``KernelFeatures`` (a probe on first
-/// use, cached for the process) only when a decision needs it, as cilium/ebpf does: an object without
-/// read-only data never pays for the `BPF_PROG_BIND_MAP` probe, one whose BTF has no `FLOAT` never loads
-/// the float probe, and a load without a verifier log never probes `log_true_size`.
+/// use, cached for the process) only when a decision needs it, as cilium/ebpf does: an object whose BTF has
+/// no `FLOAT` never loads the float probe, a map without `BPF_F_MMAPABLE` never probes for it, and a load
+/// without a verifier log never probes `log_true_size`.
 struct LoaderFeatures: Sendable {
-    /// The kernel asked; `nil` takes every feature as supported (a fixed, modern kernel).
-    var kernel: KernelFeatures? = .shared
+    /// The kernel asked.
+    var kernel = KernelFeatures.shared
     /// The machine's page size.
     var pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
     /// The number of possible CPUs.
@@ -29,8 +29,8 @@ struct LoaderFeatures: Sendable {
     /// Which of the BTF kinds in `needed` the kernel accepts; others are sanitised away before
     /// `BPF_BTF_LOAD` (see ``KernelFeatures/btfSupport(for:)``).
     func btfSupport(for needed: BTFKernelSupport) -> BTFKernelSupport {
-        kernel?.btfSupport(for: needed) ?? .all
+        kernel.btfSupport(for: needed)
     }
 
-    private func supports(_ feature: KernelFeature) -> Bool { kernel?.supports(feature) ?? true }
+    private func supports(_ feature: KernelFeature) -> Bool { kernel.supports(feature) }
 }

@@ -53,18 +53,20 @@ extension Program {
     /// The program's kernel id alone (one `BPF_OBJ_GET_INFO_BY_FD`, no map ids, nothing decoded): what
     /// the run command's `attached` line shows.
     public func kernelID() throws(BPFError) -> UInt32 {
-        var raw = bpf_prog_info()
-        if case .failure(let errno) = SystemCall.objectInfo(descriptor.rawValue, &raw) {
-            throw BPFError(errno: errno, command: .objectGetInfoByFD, "reading the id of program \(name)")
-        }
-        return raw.id
+        try Program.fixedInfo(of: descriptor.rawValue, "program \(name)").id
     }
 
-    private static func info(of fd: Int32, _ what: String) throws(BPFError) -> ProgramInfo {
+    /// The fixed part of `bpf_prog_info` (no map ids), from one `BPF_OBJ_GET_INFO_BY_FD`.
+    private static func fixedInfo(of fd: Int32, _ what: String) throws(BPFError) -> bpf_prog_info {
         var raw = bpf_prog_info()
         if case .failure(let errno) = SystemCall.objectInfo(fd, &raw) {
             throw BPFError(errno: errno, command: .objectGetInfoByFD, "reading the info of \(what)")
         }
+        return raw
+    }
+
+    private static func info(of fd: Int32, _ what: String) throws(BPFError) -> ProgramInfo {
+        var raw = try fixedInfo(of: fd, what)
         var mapIDs: [UInt32] = []
         // Maps can be bound between the calls: retry while the count grows, keep what fits.
         for _ in 0..<4 where raw.nr_map_ids > 0 {
