@@ -1,4 +1,5 @@
 import ArgumentParser
+import ByteParsing
 
 #if canImport(Glibc)
 import Glibc
@@ -54,7 +55,8 @@ enum RunArguments {
         var seen: [String] = []
         while let token = remaining.popFirst() {
             guard !token.isEmpty else { return nil }
-            guard token.hasPrefix("-") else {
+            // Bytes, not Characters: hasPrefix would run grapheme breaking (see ASCIIText.swift).
+            guard token.utf8.first == UInt8(ascii: "-") else {
                 // One positional argument: the object.
                 guard object == nil else { return nil }
                 object = token
@@ -62,9 +64,9 @@ enum RunArguments {
             }
             var name = token
             var attached: String?
-            if let equals = token.firstIndex(of: "=") {
+            if let equals = token.firstIndex(ofASCII: UInt8(ascii: "=")) {
                 name = String(token[..<equals])
-                attached = String(token[token.index(after: equals)...])
+                attached = String(token.suffix(afterASCII: equals))
             }
             guard let kind = options.first(where: { $0.name == name })?.kind else { return nil }
             // Given twice: ArgumentParser keeps the last value of a single option; let it.
@@ -74,7 +76,7 @@ enum RunArguments {
                 guard attached == nil else { return nil }
             } else {
                 // A missing value, or one ArgumentParser might read as an option: let it decide.
-                guard let value = attached ?? remaining.popFirst(), !value.isEmpty, !value.hasPrefix("-") else { return nil }
+                guard let value = attached ?? remaining.popFirst(), !value.isEmpty, value.utf8.first != UInt8(ascii: "-") else { return nil }
                 attached = value
             }
             let value = attached ?? ""

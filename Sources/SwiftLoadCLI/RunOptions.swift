@@ -75,7 +75,7 @@ struct RunOptions: Equatable, Sendable {
         let session = RunSession(printer: printer, json: json, eventDecoder: eventDecoder)
         let loaded = try loadObject(spec, options: options, path: object)
         for warning in loaded.warnings { reportError("warning: \(warning)") }
-        let attachedNames = Set(plan.steps.map(\.program))
+        let attachedNames = plan.steps.map(\.program)
         for failure in loaded.failures where !attachedNames.contains(failure.name) {
             reportError("warning: program \(failure.name) not loaded: \(failure.error.message)")
         }

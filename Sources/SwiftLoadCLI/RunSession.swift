@@ -47,8 +47,8 @@ final class RunSession: Sendable {
                                       ("program_id", programID.map { .uint(UInt64($0)) } ?? .null),
                                       ("link_id", linkID.map { .uint(UInt64($0)) } ?? .null)]).serialized)
         } else {
-            var ids = programID.map { ["program id \($0)"] } ?? []
-            if let linkID { ids.append("link id \(linkID)") }
+            var ids = programID.map { ["program id \(DecimalText.string(UInt64($0)))"] } ?? []
+            if let linkID { ids.append("link id \(DecimalText.string(UInt64(linkID)))") }
             printer.line("attached \(link.programName) → \(link.target)\(ids.isEmpty ? "" : " (\(commaSeparated(ids)))")")
         }
     }

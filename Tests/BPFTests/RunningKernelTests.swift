@@ -7,6 +7,14 @@ struct RunningKernelTests {
         #expect(RunningKernel.kernelVersion("6.18.0-1-amd64") == UInt32(0x06_12_00))
         #expect(RunningKernel.kernelVersion("5.15.300") == UInt32(0x05_0F_FF))
         #expect(RunningKernel.kernelVersion("garbage") == nil)
+        #expect(RunningKernel.kernelVersion("6.18.44-fc-v669") == UInt32(0x06_12_2C))
+        #expect(RunningKernel.kernelVersion("6.1") == UInt32(0x06_01_00))
+        #expect(RunningKernel.kernelVersion("6") == nil)
+        // A run too large for UInt32 is left out, as the first three runs are read.
+        #expect(RunningKernel.kernelVersion("99999999999.6.1") == UInt32(0x06_01_00))
+        #expect(RunningKernel.kernelVersion("v5..10-rc1") == UInt32(0x05_0A_01))
+        // Non-ASCII text separates like any other non-digit.
+        #expect(RunningKernel.kernelVersion("6é18·2") == UInt32(0x06_12_02))
     }
 
     @Test func kallsymsLines() {

@@ -15,9 +15,9 @@ struct LoaderFeatures: Sendable {
     /// The kernel asked.
     var kernel = KernelFeatures.shared
     /// The machine's page size.
-    var pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
-    /// The number of possible CPUs.
-    var possibleCPUs = (try? PossibleCPUs.count()) ?? 1
+    var pageSize: Int { Int(sysconf(Int32(_SC_PAGESIZE))) }
+    /// The number of possible CPUs (read from sysfs on first use: only perf event arrays need it).
+    var possibleCPUs: Int { (try? PossibleCPUs.count()) ?? 1 }
 
     /// Maps and programs may be named (`map_name`, `prog_name`).
     var objectNames: Bool { supports(.programNames) }

@@ -63,7 +63,7 @@ struct MapCreation {
         attr.map_type = mapSpec.type.rawValue
         attr.key_size = mapSpec.keySize
         attr.value_size = mapSpec.valueSize
-        attr.max_entries = Self.maxEntries(mapSpec, pageSize: features.pageSize, possibleCPUs: features.possibleCPUs)
+        attr.max_entries = Self.maxEntries(mapSpec, pageSize: features.pageSize, possibleCPUs: { features.possibleCPUs })
         attr.map_flags = mapSpec.flags
         if mapSpec.isInternal, attr.map_flags & MapFlag.mmapable != 0, !features.mmapableMaps {
             // The loader added the flag; drop it where unknown.
@@ -94,10 +94,10 @@ struct MapCreation {
 
     /// `max_entries` as created: one per possible CPU for a perf event array left at 0 (or asking for
     /// more), a ring buffer's size rounded up to a power-of-two number of pages (libbpf's
-    /// `adjust_ringbuf_sz`).
-    static func maxEntries(_ mapSpec: MapSpec, pageSize: Int, possibleCPUs: Int) -> UInt32 {
+    /// `adjust_ringbuf_sz`). `possibleCPUs` is asked only for a perf event array (it reads sysfs).
+    static func maxEntries(_ mapSpec: MapSpec, pageSize: Int, possibleCPUs: () -> Int) -> UInt32 {
         if mapSpec.type.traits.contains(.perfEventArray) {
-            let cpus = UInt32(possibleCPUs)
+            let cpus = UInt32(possibleCPUs())
             return mapSpec.maxEntries == 0 || mapSpec.maxEntries > cpus ? cpus : mapSpec.maxEntries
         }
         if mapSpec.type.isRingBuffer {

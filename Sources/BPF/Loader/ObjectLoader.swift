@@ -289,7 +289,7 @@ struct ObjectLoader {
     /// even when the verifier removed every reference to it).
     /// No probe first: a kernel without the command (before 5.10) refuses it, which changes nothing.
     func bindReadOnlyData(maps: [Map], programs: [Program]) {
-        for map in maps where map.name.hasPrefix(".rodata") {
+        for map in maps where map.name.hasASCIIPrefix(".rodata") {
             for program in programs {
                 _ = SystemCall.programBindMap(program: program.descriptor.rawValue, map: map.descriptor.rawValue)
             }

@@ -60,7 +60,8 @@ extension ObjectParser {
                   maps: [MapSpec], variables: [VariableSpec], externs: [ExternSpec]) throws(ObjectError) -> RelocationTarget {
         let symbol = symbols[record.symbolIndex]
         let name = symbolName(record.symbolIndex)
-        let at = "relocation of '\(section.name)' instruction \(slot) against '\(name)'"
+        // Built only for an error: most objects have thousands of relocations and no error.
+        var at: String { "relocation of '\(section.name)' instruction \(slot) against '\(name)'" }
         let isCall = instruction.isCall
         let isLoad = instruction.isLoadImm64
         guard isCall || isLoad else {

@@ -25,6 +25,12 @@ struct ObjectParser {
         var slot: Int
     }
 
+    /// A function's start as relocations name it: its section's name and first slot there.
+    struct CallTarget: Hashable {
+        var section: String
+        var slot: Int
+    }
+
     init(bytes: ByteView, name: String) throws(ObjectError) {
         do { file = try ELFFile(bytes: bytes) } catch { throw ObjectError(.elf, "not a valid BPF object", cause: error) }
         self.name = name
@@ -99,8 +105,9 @@ struct ObjectParser {
 
     /// `.data*`, `.rodata*`, `.bss*`: each becomes a one-entry array map.
     static func isDataSection(_ name: String) -> Bool {
-        for prefix in [".data", ".rodata", ".bss"] where name == prefix || name.hasPrefix(prefix + ".") {
-            return true
+        for prefix in [".data", ".rodata", ".bss"] where name.utf8.starts(with: prefix.utf8) {
+            let rest = name.utf8.dropFirst(prefix.utf8.count)
+            if rest.isEmpty || rest.first == UInt8(ascii: ".") { return true }
         }
         return false
     }
@@ -195,7 +202,7 @@ struct ObjectParser {
         var variables: [VariableSpec] = []
         for index in dataSections {
             let section = file.sections[index]
-            let readOnly = section.name.hasPrefix(".rodata")
+            let readOnly = section.name.hasASCIIPrefix(".rodata")
             let datasec = dataSection(named: section.name)
             var variableTypes: [String: (type: UInt32, global: Bool)] = [:]
             var hasGlobal = false
@@ -281,23 +288,24 @@ struct ObjectParser {
     /// The starts of every function some other function calls or takes the address of: relocated calls
     /// and callbacks (by section name, which is how relocations name them), and pc-relative calls
     /// within a section.
-    static func calledFunctions(_ functions: [FunctionSpec]) -> Set<String> {
-        var called: Set<String> = []
+    static func calledFunctions(_ functions: [FunctionSpec]) -> Set<CallTarget> {
+        var called: Set<CallTarget> = []
         for function in functions {
-            var relocated: Set<Int> = []
+            // Slots the relocations patch, ascending, consumed as the instruction walk below passes them.
+            var relocated = function.relocations.map(\.slot).sorted()[...]
             for relocation in function.relocations {
-                relocated.insert(relocation.slot)
                 switch relocation.target {
                 case .call(let section, let slot, _), .callback(let section, let slot, _):
-                    if section != function.sectionName || slot != function.sectionSlot { called.insert("\(section)/\(slot)") }
+                    if section != function.sectionName || slot != function.sectionSlot { called.insert(CallTarget(section: section, slot: slot)) }
                 default:
                     continue
                 }
             }
-            for (slot, instruction) in function.instructions.enumerated()
-            where instruction.isFunctionCall && !relocated.contains(slot) {
+            for (slot, instruction) in function.instructions.enumerated() where instruction.isFunctionCall {
+                while let next = relocated.first, next < slot { relocated.removeFirst() }
+                if relocated.first == slot { continue }
                 let target = function.sectionSlot + slot + 1 + Int(instruction.imm)
-                if target != function.sectionSlot { called.insert("\(function.sectionName)/\(target)") }
+                if target != function.sectionSlot { called.insert(CallTarget(section: function.sectionName, slot: target)) }
             }
         }
         return called
@@ -307,8 +315,8 @@ struct ObjectParser {
     /// it is called, and it is static or its section names no program type. cilium/ebpf links such calls;
     /// libbpf refuses calls outside `.text` (and static functions there). A global function in a program
     /// section stays an entry program (calling it is refused at link time, as in libbpf).
-    func isCalledHelper(_ function: FunctionSpec, called: Set<String>) -> Bool {
-        guard called.contains("\(function.sectionName)/\(function.sectionSlot)") else { return false }
+    func isCalledHelper(_ function: FunctionSpec, called: Set<CallTarget>) -> Bool {
+        guard called.contains(CallTarget(section: function.sectionName, slot: function.sectionSlot)) else { return false }
         if staticFunctions.contains(SectionSlot(section: function.sectionIndex, slot: function.sectionSlot)) { return true }
         return (try? ProgramSection(function.sectionName)) == nil
     }
@@ -398,8 +406,9 @@ public enum KernelName {
     /// a section name with a second dot (`.rodata.str1.1`) keeps no prefix.
     static func forInternalMap(object: String, section: String) -> String {
         let suffixLength = min(max(7, section.utf8.count), maximumLength)
-        let prefixLength = section.dropFirst().contains(".") ? 0 : min(maximumLength - suffixLength, object.utf8.count)
-        let prefix = String(decoding: object.utf8.prefix(prefixLength), as: UTF8.self)
-        return sanitized(prefix + String(decoding: section.utf8.prefix(suffixLength), as: UTF8.self))
+        let prefixLength = section.utf8.dropFirst().contains(UInt8(ascii: ".")) ? 0 : min(maximumLength - suffixLength, object.utf8.count)
+        var bytes = Array(object.utf8.prefix(prefixLength))
+        bytes += section.utf8.prefix(suffixLength)
+        return sanitized(String(decoding: bytes, as: UTF8.self))
     }
 }

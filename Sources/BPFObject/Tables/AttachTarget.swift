@@ -5,6 +5,8 @@
 // path cannot contain one), `kprobe/FUNC[+OFF]`, `tracepoint/CAT/NAME`, `usdt/PATH:PROVIDER:NAME`, a bare
 // word names no target. We are stricter where libbpf silently ignores trailing text.
 
+import ByteParsing
+
 /// How programs of a section are attached; also what a bare section name lacks.
 public enum AttachMechanism: Sendable, Hashable, CaseIterable, CustomStringConvertible {
     /// `setsockopt(SO_ATTACH_BPF)` on a socket (`socket`).
@@ -370,10 +372,10 @@ extension AttachTarget {
             self = target
             return
         }
-        if let colon = text.firstIndex(of: ":"), let definition = SectionDefinition.find(text[..<colon]),
+        if let colon = text.firstIndex(ofASCII: UInt8(ascii: ":")), let definition = SectionDefinition.find(text[..<colon]),
             definition.mechanism == .cgroup
         {
-            let path = text[text.index(after: colon)...]
+            let path = text.suffix(afterASCII: colon)
             guard !path.isEmpty else {
                 throw AttachSpecError(spec: text, subject: "cgroup", .missingPart, "needs a cgroup path after ':'")
             }
@@ -417,11 +419,11 @@ extension AttachTarget {
         case .uprobe:
             self = try Self.parseUprobe(rest, isReturn: isReturn, sleepable: sleepable, fail: fail)
         case .uprobeMulti, .uprobeSession:
-            guard let colon = rest.firstIndex(of: ":"), colon != rest.startIndex,
-                rest.index(after: colon) != rest.endIndex
+            guard let colon = rest.firstIndex(ofASCII: UInt8(ascii: ":")), colon != rest.startIndex,
+                !rest.suffix(afterASCII: colon).isEmpty
             else { throw fail(.missingPart, "needs PATH:PATTERN") }
             self = .uprobeMulti(
-                path: String(rest[..<colon]), pattern: String(rest[rest.index(after: colon)...]),
+                path: String(rest[..<colon]), pattern: String(rest.suffix(afterASCII: colon)),
                 isReturn: isReturn, isSession: mechanism == .uprobeSession, sleepable: sleepable)
         case .ksyscall:
             self = .ksyscall(name: String(rest), isReturn: isReturn)
@@ -432,10 +434,10 @@ extension AttachTarget {
             }
             self = .usdt(path: String(parts[0]), provider: String(parts[1]), name: String(parts[2]))
         case .tracepoint:
-            guard let slash = rest.firstIndex(of: "/"), slash != rest.startIndex,
-                rest.index(after: slash) != rest.endIndex
+            guard let slash = rest.firstIndex(ofASCII: UInt8(ascii: "/")), slash != rest.startIndex,
+                !rest.suffix(afterASCII: slash).isEmpty
             else { throw fail(.missingPart, "needs CATEGORY/NAME") }
-            self = .tracepoint(category: String(rest[..<slash]), name: String(rest[rest.index(after: slash)...]))
+            self = .tracepoint(category: String(rest[..<slash]), name: String(rest.suffix(afterASCII: slash)))
         case .rawTracepoint: self = .rawTracepoint(name: String(rest))
         case .btfTracepoint: self = .btfTracepoint(name: String(rest))
         case .fentry: self = .fentry(function: String(rest))
@@ -458,7 +460,7 @@ extension AttachTarget {
     private static func parseInterfaceOrEventForm(_ text: Substring) throws(AttachSpecError) -> AttachTarget? {
         for form in interfaceForms {
             guard text.utf8.starts(with: form.prefix.utf8) else { continue }
-            let rest = text.dropFirst(form.prefix.count)
+            let rest = text.dropFirst(asciiCount: form.prefix.utf8.count)
             if form.mechanism == .perfEvent {
                 guard !rest.isEmpty else {
                     throw AttachSpecError(spec: text, subject: "perf_event", .missingPart, "needs an event name")
@@ -503,9 +505,9 @@ extension AttachTarget {
     ) throws(AttachSpecError) -> AttachTarget {
         var function = rest
         var offset: UInt64 = 0
-        if let plus = rest.firstIndex(of: "+") {
+        if let plus = rest.firstIndex(ofASCII: UInt8(ascii: "+")) {
             function = rest[..<plus]
-            let text = rest[rest.index(after: plus)...]
+            let text = rest.suffix(afterASCII: plus)
             guard let value = parseCInteger(text) else {
                 throw fail(.invalidOffset, "has an offset '\(text)' that is not a non-negative integer")
             }
@@ -525,17 +527,17 @@ extension AttachTarget {
         _ rest: Substring, isReturn: Bool, sleepable: Bool,
         fail: (AttachSpecError.Code, String) -> AttachSpecError
     ) throws(AttachSpecError) -> AttachTarget {
-        guard let colon = rest.firstIndex(of: ":"), colon != rest.startIndex else {
+        guard let colon = rest.firstIndex(ofASCII: UInt8(ascii: ":")), colon != rest.startIndex else {
             throw fail(.missingPart, "needs PATH:SYMBOL")
         }
         let path = String(rest[..<colon])
-        var location = rest[rest.index(after: colon)...]
+        var location = rest.suffix(afterASCII: colon)
         guard !location.isEmpty else { throw fail(.missingPart, "needs a symbol or offset after ':'") }
         if let address = parseCInteger(location) {
             return .uprobe(path: path, symbol: nil, offset: address, isReturn: isReturn, sleepable: sleepable)
         }
         var offset: UInt64 = 0
-        if let plus = location.lastIndex(of: "+"), let value = parseCInteger(location[location.index(after: plus)...]) {
+        if let plus = location.lastIndex(ofASCII: UInt8(ascii: "+")), let value = parseCInteger(location.suffix(afterASCII: plus)) {
             offset = value
             location = location[..<plus]
             guard !location.isEmpty else { throw fail(.missingPart, "needs a symbol before '+'") }
@@ -656,14 +658,14 @@ public struct AttachRequest: Sendable, Hashable, CustomStringConvertible {
     public init(parsing text: String) throws(AttachSpecError) {
         var program: String? = nil
         var spec = Substring(text)
-        if let equals = text.firstIndex(of: "=") {
+        if let equals = text.firstIndex(ofASCII: UInt8(ascii: "=")) {
             let candidate = text[..<equals]
             if !candidate.isEmpty,
                 candidate.utf8.allSatisfy({ isSymbolByte($0) && $0 != UInt8(ascii: ".") }),
                 candidate.utf8.first.map({ !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) == true
             {
                 program = String(candidate)
-                spec = text[text.index(after: equals)...]
+                spec = text.suffix(afterASCII: equals)
             }
         }
         self.program = program

@@ -4,6 +4,8 @@
 // (`section_defs[]` in src/libbpf.c): the table below has one row per libbpf definition, in libbpf's order,
 // because the first matching row wins.
 
+import ByteParsing
+
 /// One section-name definition: a pattern in libbpf's spelling and what a program in a matching section is.
 ///
 /// Pattern rules (as libbpf):
@@ -81,7 +83,7 @@ public struct SectionDefinition: Sendable, Hashable, CustomStringConvertible {
 
     /// The pattern without its trailing `+` (`kprobe+` → `kprobe`); the word a matching name starts with.
     public var prefix: Substring {
-        matchRule == .wordOrSlash ? pattern.dropLast() : pattern[...]
+        matchRule == .wordOrSlash ? pattern[..<pattern.utf8.index(before: pattern.utf8.endIndex)] : pattern[...]
     }
 
     /// The raw `expected_attach_type` to pass to `BPF_PROG_LOAD` (0 when there is none).
@@ -119,8 +121,8 @@ public struct SectionDefinition: Sendable, Hashable, CustomStringConvertible {
     public func suffix(of name: Substring) -> Substring? {
         let p = prefix.utf8.count
         guard name.utf8.count > p else { return nil }
-        var rest = name[name.utf8.index(name.startIndex, offsetBy: p)...]
-        if matchRule == .wordOrSlash, rest.first == "/" { rest = rest.dropFirst() }
+        var rest = name.dropFirst(asciiCount: p)
+        if matchRule == .wordOrSlash, rest.utf8.first == UInt8(ascii: "/") { rest = rest.dropFirst(asciiCount: 1) }
         return rest
     }
 
