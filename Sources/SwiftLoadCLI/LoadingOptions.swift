@@ -2,6 +2,7 @@ import ArgumentParser
 import BPF
 import BPFObject
 import BTF
+import ByteParsing
 
 /// The options `load` and the run command share: which programs, which target BTF, variable edits, and
 /// where pins go.
@@ -54,11 +55,11 @@ struct LoadingChoices: Equatable, Sendable {
             throw ExitCode.failure
         }
         for assignment in assignments {
-            guard let equals = assignment.firstIndex(of: "=") else {
+            guard let equals = assignment.firstIndex(ofASCII: UInt8(ascii: "=")) else {
                 reportError("--set \(assignment): expected NAME=VALUE")
                 throw ExitCode.failure
             }
-            let name = String(assignment[..<equals]), value = String(assignment[assignment.index(after: equals)...])
+            let name = String(assignment[..<equals]), value = String(assignment.suffix(afterASCII: equals))
             do { try spec.setVariable(name, to: VariableValue(parsing: value)) } catch {
                 reportError("--set \(assignment): \(error)")
                 throw ExitCode.failure

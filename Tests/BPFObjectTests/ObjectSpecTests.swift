@@ -25,6 +25,14 @@ import TestSupport
         }
     }
 
+    @Test func objectNameFromPath() {
+        #expect(ObjectSpec.objectName(fromPath: "/a/b.d/hello.bpf.o") == "hello")
+        #expect(ObjectSpec.objectName(fromPath: "hello.o") == "hello")
+        #expect(ObjectSpec.objectName(fromPath: "dir.x/prog") == "prog")
+        #expect(ObjectSpec.objectName(fromPath: "é/ñame.o") == "ñame")
+        #expect(ObjectSpec.objectName(fromPath: "") == "")
+    }
+
     @Test func hello() throws {
         let spec = try Self.fixture("hello.o")
         #expect(spec.name == "hello")

@@ -20,30 +20,9 @@ public enum RunningKernel {
     /// `KERNEL_VERSION(a, b, c)` of a release string like `6.18.0-1-amd64`.
     public static func kernelVersion(_ release: String) -> UInt32? {
         // The first three runs of digits ("6.18.44-fc" → 6, 18, 44), a run too large for UInt32 left
-        // out. Read on bytes: Character.isNumber loads Unicode tables, and releases are ASCII.
-        var numbers: [UInt32] = []
-        var runs = 0
-        var value: UInt32 = 0
-        var inRun = false
-        var overflowed = false
-        func endRun() {
-            if inRun {
-                runs += 1
-                if !overflowed { numbers.append(value) }
-            }
-            (value, inRun, overflowed) = (0, false, false)
-        }
-        for byte in release.utf8 where runs < 3 {
-            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else {
-                endRun()
-                continue
-            }
-            let (scaled, multiplyOverflow) = value.multipliedReportingOverflow(by: 10)
-            let (sum, addOverflow) = scaled.addingReportingOverflow(UInt32(byte - UInt8(ascii: "0")))
-            (value, inRun) = (sum, true)
-            overflowed = overflowed || multiplyOverflow || addOverflow
-        }
-        if runs < 3 { endRun() }
+        // out. Split on bytes: Character.isNumber loads Unicode tables, and releases are ASCII.
+        let isDigit = { (byte: UInt8) in byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+        let numbers = release.utf8.split(whereSeparator: { !isDigit($0) }).prefix(3).compactMap { UInt32(Substring($0)) }
         guard numbers.count >= 2, numbers[0] < 256, numbers[1] < 256 else { return nil }
         let patch = numbers.count > 2 ? min(numbers[2], 255) : 0
         return numbers[0] << 16 | numbers[1] << 8 | patch

@@ -66,10 +66,9 @@ public struct ObjectSpec: Sendable {
 
     /// libbpf's object name: the base name up to its first dot.
     public static func objectName(fromPath path: String) -> String {
-        // By bytes: '/' and '.' are ASCII, so UTF-8 boundaries are kept (and no array of parts is built).
-        let bytes = path.utf8
-        let base = bytes.lastIndex(of: UInt8(ascii: "/")).map { bytes[bytes.index(after: $0)...] } ?? bytes[...]
-        return String(decoding: base.prefix { $0 != UInt8(ascii: ".") }, as: UTF8.self)
+        // By bytes (ASCIIText): '/' and '.' are ASCII, and no array of parts is built.
+        let base = path.lastIndex(ofASCII: UInt8(ascii: "/")).map { path.suffix(afterASCII: $0) } ?? path[...]
+        return String(base[..<(base.firstIndex(ofASCII: UInt8(ascii: ".")) ?? base.endIndex)])
     }
 
     /// The program named `name`.
