@@ -1,6 +1,7 @@
 import BPFObject
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 import TestSupport
 @testable import BPF
@@ -96,6 +97,9 @@ import TestSupport
     final class Fifo: Sendable {
         let path: String
         let writer: Int32
+        /// Whether `writer` was closed: closed once only, since under a parallel test run its number may
+        /// already belong to another test's descriptor (a second close made another test's pipe read fail).
+        private let writerOpen = Mutex(true)
 
         init() throws {
             path = NSTemporaryDirectory() + "swift-load-trace-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -107,10 +111,15 @@ import TestSupport
             _ = Array(text.utf8).withUnsafeBytes { Glibc.write(writer, $0.baseAddress, $0.count) }
         }
 
-        func closeWriter() { close(writer) }
+        func closeWriter() {
+            writerOpen.withLock { open in
+                if open { close(writer) }
+                open = false
+            }
+        }
 
         deinit {
-            close(writer)
+            closeWriter()
             unlink(path)
         }
     }
